@@ -1,0 +1,80 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Upcoming features every target of ours builds with (see ../shared/docs/style.md §3).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "CardKiosk",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kioskd", targets: ["kioskd"]),
+        .executable(name: "kioskctl", targets: ["kioskctl"]),
+        .executable(name: "kiosk-bench", targets: ["kiosk-bench"]),
+        .library(name: "APDU", targets: ["APDU"]),
+        .library(name: "CardCore", targets: ["CardCore"]),
+        .library(name: "PCSC", targets: ["PCSC"]),
+        .library(name: "CardSimulator", targets: ["CardSimulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // The only C in the project: libpcsclite's headers, seen through one module map.
+        .systemLibrary(
+            name: "CPCSCLite",
+            pkgConfig: "libpcsclite",
+            providers: [.apt(["libpcsclite-dev"])]
+        ),
+        // Pure codecs: command/response APDUs, status words, BER-TLV, the T=0 exchange rules. No I/O.
+        .target(name: "APDU", swiftSettings: swiftSettings),
+        // Domain vocabulary: readers, connections, channels, events, errors, the blocking worker thread.
+        .target(name: "CardCore", dependencies: ["APDU"], swiftSettings: swiftSettings),
+        // The PC/SC driver over libpcsclite. Only files in Sources/PCSC/Raw import CPCSCLite.
+        .target(name: "PCSC", dependencies: ["CPCSCLite", "CardCore"], swiftSettings: swiftSettings),
+        // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
+        .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "kioskctl",
+            dependencies: [
+                "PCSC", "CardSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kioskd",
+            dependencies: [
+                "PCSC", "CardSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kiosk-bench",
+            dependencies: [
+                "PCSC", "CardSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "APDUTests", dependencies: ["APDU"], swiftSettings: swiftSettings),
+        .testTarget(name: "CardCoreTests", dependencies: ["CardCore", "CardSimulator"], swiftSettings: swiftSettings),
+        .testTarget(name: "PCSCTests", dependencies: ["PCSC", "CardSimulator"], swiftSettings: swiftSettings),
+    ]
+)
+
+// libFuzzer entry points, only when asked for (they need `--sanitize=fuzzer`): ENABLE_FUZZ=1 swift build ...
+if Context.environment["ENABLE_FUZZ"] != nil {
+    package.targets += [
+        .executableTarget(name: "FuzzAPDU", dependencies: ["APDU"], path: "Fuzz/FuzzAPDU", swiftSettings: swiftSettings)
+    ]
+}
