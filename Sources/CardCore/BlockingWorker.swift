@@ -13,8 +13,11 @@ public final class BlockingWorker: Sendable {
     public init(name: String) {
         let queue = JobQueue()
         self.queue = queue
-        let thread = Thread { queue.drain() }
-        thread.name = name
+        // The name is set from inside: on Linux a name given before start() is not applied.
+        let thread = Thread {
+            Thread.current.name = name
+            queue.drain()
+        }
         thread.stackSize = 1 << 20
         thread.start()
     }

@@ -154,3 +154,8 @@ public struct PINVerifyStructure: Hashable, Sendable {
         return out
     }
 }
+
+extension ReaderFeatures {
+    /// `CM_IOCTL_GET_FEATURE_REQUEST` = `SCARD_CTL_CODE(3400)` on pcsc-lite (`0x42000000 + 3400`).
+    public static let getFeatureRequestControlCode: UInt32 = 0x4200_0000 + 3400
+}

@@ -39,12 +39,12 @@ final class PCSCMonitorLoop: @unchecked Sendable {
     /// Starts the loop on a new thread; events go to `emit`.
     func start(emit: @escaping @Sendable (ReaderEvent) -> Void) {
         let thread = Thread { [self] in
+            Thread.current.name = "pcsc-monitor"
             self.run(emit: emit)
             self.condition.lock()
             self.exited = true
             self.condition.unlock()
         }
-        thread.name = "pcsc-monitor"
         thread.stackSize = 1 << 20
         thread.start()
     }
