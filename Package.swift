@@ -66,9 +66,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the test targets (recording cards, counters, event collection).
+        .target(
+            name: "TestSupport", dependencies: ["APDU", "CardCore", "CardSimulator"], path: "Tests/TestSupport",
+            swiftSettings: swiftSettings),
         .testTarget(name: "APDUTests", dependencies: ["APDU"], swiftSettings: swiftSettings),
-        .testTarget(name: "CardCoreTests", dependencies: ["CardCore", "CardSimulator"], swiftSettings: swiftSettings),
-        .testTarget(name: "PCSCTests", dependencies: ["PCSC", "CardSimulator"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CardCoreTests", dependencies: ["CardCore", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PCSCTests", dependencies: ["PCSC", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )
 

@@ -140,13 +140,26 @@ struct PCSCChannel: CardChannel {
     let card: RawCard
     let atr: [UInt8]
 
+    /// How long an anomalous answer waits for pcscd to confirm a removal.
+    static let removalConfirmationMilliseconds: UInt32 = 1000
+
     func transmitRaw(_ command: [UInt8]) throws(ReaderError) -> [UInt8] {
+        let answer: [UInt8]
         do throws(PCSCError) {
-            return try self.card.transmit(command)
+            answer = try self.card.transmit(command)
         } catch let error where error == .resetCard {
             try PCSCConnection.acknowledgeReset(card: self.card, reader: self.card.readerName)
+        } catch let error where error == .noSmartcard {
+            throw ReaderError(pcsc: .removedCard, reader: self.card.readerName, operation: "transmit")
+        } catch let error where error == .notTransacted {
+            let removed = self.card.cardWasRemoved(waitingUpTo: Self.removalConfirmationMilliseconds)
+            throw ReaderError(pcsc: removed ? .removedCard : error, reader: self.card.readerName, operation: "transmit")
         } catch {
             throw ReaderError(pcsc: error, reader: self.card.readerName, operation: "transmit")
         }
+        if answer.count < 2 && self.card.cardWasRemoved(waitingUpTo: Self.removalConfirmationMilliseconds) {
+            throw ReaderError(pcsc: .removedCard, reader: self.card.readerName, operation: "transmit")
+        }
+        return answer
     }
 }

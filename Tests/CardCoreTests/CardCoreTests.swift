@@ -3,19 +3,8 @@ import CardCore
 import CardSimulator
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
-
-final class Counter: Sendable {
-    private let count = Mutex(0)
-    func increment() -> Int { self.count.withLock { $0 += 1; return $0 } }
-    var value: Int { self.count.withLock { $0 } }
-}
-
-final class Recorder: Sendable {
-    private let list = Mutex<[String]>([])
-    func append(_ item: String) { self.list.withLock { $0.append(item) } }
-    var items: [String] { self.list.withLock { $0 } }
-}
 
 @Suite("Blocking worker")
 struct BlockingWorkerTests {

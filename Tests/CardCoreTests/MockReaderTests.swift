@@ -2,6 +2,7 @@ import APDU
 import CardCore
 import CardSimulator
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Mock reader")

@@ -26,6 +26,8 @@ public struct PCSCError: Error, RawRepresentable, Hashable, Sendable, CustomStri
     public static let protocolMismatch = PCSCError(rawValue: Int(SCARD_E_PROTO_MISMATCH))
     /// `SCARD_F_COMM_ERROR`: the socket to pcscd broke.
     public static let commError = PCSCError(rawValue: Int(SCARD_F_COMM_ERROR))
+    /// `SCARD_E_NOT_TRANSACTED`: the exchange failed; vpcd reports a removed card this way.
+    public static let notTransacted = PCSCError(rawValue: Int(SCARD_E_NOT_TRANSACTED))
     /// `SCARD_E_READER_UNAVAILABLE`.
     public static let readerUnavailable = PCSCError(rawValue: Int(SCARD_E_READER_UNAVAILABLE))
     /// `SCARD_E_CARD_UNSUPPORTED`.

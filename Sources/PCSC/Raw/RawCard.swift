@@ -98,6 +98,27 @@ final class RawCard {
         return Array(self.receiveBuffer.prefix(Int(returned)))
     }
 
+    /// After an answer that makes no sense (empty, or `SCARD_E_NOT_TRANSACTED`): is the card gone?
+    /// Some drivers (vpcd) report a removal that way before pcscd's presence poll notices it, so this
+    /// waits on `SCardGetStatusChange` up to `milliseconds` for the reader to turn empty.
+    func cardWasRemoved(waitingUpTo milliseconds: UInt32) -> Bool {
+        var states = [RawReaderState(name: self.readerName, currentState: RawStateFlag.unaware)]
+        do {
+            try self.context.getStatusChange(&states, timeoutMilliseconds: 0)
+        } catch {
+            return error == .unknownReader || error == .readerUnavailable
+        }
+        if states[0].eventState & RawStateFlag.present == 0 { return true }
+        var waiting = [RawReaderState(name: self.readerName, currentState: states[0].eventState & ~RawStateFlag.changed)]
+        do {
+            try self.context.getStatusChange(&waiting, timeoutMilliseconds: milliseconds)
+        } catch {
+            return error == .unknownReader || error == .readerUnavailable
+        }
+        let counterChanged = (waiting[0].eventState >> 16) != (states[0].eventState >> 16)
+        return waiting[0].eventState & RawStateFlag.present == 0 || counterChanged
+    }
+
     /// Wraps `SCardDisconnect`, then releases the context. Idempotent; errors are ignored because the
     /// card or the service may already be gone.
     func disconnect(disposition: DWORD) {

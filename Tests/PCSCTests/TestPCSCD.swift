@@ -1,0 +1,83 @@
+import Foundation
+import Glibc
+
+/// The pcscd that scripts/test.sh started for the integration tests, and the means to kill and restart it.
+/// Integration tests run only when the script set `KIOSK_PCSC_INTEGRATION=1`.
+enum TestPCSCD {
+    static let environment = ProcessInfo.processInfo.environment
+    static var enabled: Bool { environment["KIOSK_PCSC_INTEGRATION"] == "1" }
+    static var pidFile: String { environment["KIOSK_TEST_PCSCD_PIDFILE"] ?? "" }
+    static var configDirectory: String { environment["KIOSK_TEST_PCSCD_CONFIG"] ?? "" }
+    static var logFile: String { environment["KIOSK_TEST_PCSCD_LOG"] ?? "/dev/null" }
+
+    static var pid: Int32? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return nil }
+        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// True while `pid` is a running (not zombie) process.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    /// Kills pcscd with SIGKILL (a crash, not a clean stop) and removes the run files a dead pcscd leaves,
+    /// as systemd's runtime directory handling would.
+    static func kill() throws {
+        guard let pid = pid else { throw TestPCSCDError("no pcscd PID in \(pidFile)") }
+        _ = Glibc.kill(pid, SIGKILL)
+        // Reap it when it is our child (started by start()); the script's own pcscd is reaped by the script.
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        let deadline = Date().addingTimeInterval(5)
+        while isAlive(pid) {
+            guard Date() < deadline else { throw TestPCSCDError("pcscd \(pid) survived SIGKILL") }
+            usleep(5_000)
+        }
+        unlink("/run/pcscd/pcscd.pid")
+        unlink("/run/pcscd/pcscd.comm")
+    }
+
+    /// Starts a new pcscd with the same configuration and records its PID where the script will find it.
+    /// The log file is opened in the child only, so this process keeps no descriptor for it.
+    static func start() throws {
+        let path = FileManager.default.isExecutableFile(atPath: "/usr/sbin/pcscd") ? "/usr/sbin/pcscd" : "/usr/bin/pcscd"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let words: [String] = [path, "--foreground", "-c", configDirectory]
+        let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
+        defer { arguments.forEach { free($0) } }
+        var argv = arguments + [nil]
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, &argv, environ)
+        guard rc == 0 else { throw TestPCSCDError("posix_spawn \(path) failed: \(rc)") }
+        try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+    }
+
+    /// Open file descriptors of this process.
+    static var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+    /// Threads of this process.
+    static var threads: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1 }
+}
+
+struct TestPCSCDError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The readers of the private vpcd configuration: entry i has slots 0 and 1 on ports 35963+2i and +1.
+struct VPCDSlot: Sendable {
+    let index: Int
+    var port: UInt16 { UInt16(35963 + self.index) }
+    var readerName: String {
+        let entry = self.index / 2
+        let slot = self.index % 2
+        return entry == 0 ? "Virtual PCD 00 0\(slot)" : "Virtual PCD \(entry) 00 0\(slot)"
+    }
+    static let all = (0..<8).map(VPCDSlot.init(index:))
+}
