@@ -58,7 +58,7 @@ kiosk_write_vpcd_config() {
 # True when a live (not zombie) pcscd owns /run/pcscd.
 kiosk_pcscd_running() {
     local pid
-    pid=$(cat /run/pcscd/pcscd.pid 2>/dev/null) || return 1
+    pid=$(tr -d '\0' < /run/pcscd/pcscd.pid 2>/dev/null) || return 1
     [ -n "$pid" ] && [ -e "/proc/$pid" ] && ! grep -q '^[^ ]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null
 }
 
@@ -67,7 +67,7 @@ kiosk_pcscd_running() {
 kiosk_start_pcscd() {
     mkdir -p "$KIOSK_STATE_DIR"
     if kiosk_pcscd_running; then
-        local owner; owner=$(cat /run/pcscd/pcscd.pid)
+        local owner; owner=$(tr -d '\0' < /run/pcscd/pcscd.pid)
         if [ "$owner" = "$(cat "$KIOSK_PCSCD_PIDFILE" 2>/dev/null)" ]; then
             echo "==> stopping pcscd $owner left by an earlier run"
             kiosk_stop_pcscd
