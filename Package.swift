@@ -55,6 +55,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -70,7 +71,8 @@ let package = Package(
         .target(
             name: "TestSupport", dependencies: ["APDU", "CardCore", "CardSimulator"], path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
-        .testTarget(name: "APDUTests", dependencies: ["APDU"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "APDUTests", dependencies: ["APDU"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "CardCoreTests", dependencies: ["CardCore", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

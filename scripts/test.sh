@@ -8,10 +8,19 @@ source scripts/lib/pcscd-env.sh
 
 kiosk_require_packages
 
+echo "==> checking module boundaries"
+# Only Sources/PCSC/Raw talks to C; the APDU codecs import nothing; CardCore imports only APDU and Foundation.
+bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import CPCSCLite' Sources | grep -v '^Sources/PCSC/Raw/' || true)
+[ -z "$bad" ] || kiosk_die "CPCSCLite imported outside Sources/PCSC/Raw: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/APDU || true)
+[ -z "$bad" ] || kiosk_die "Sources/APDU must import nothing, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/CardCore | grep -vE 'import (APDU|Foundation|Synchronization)$' || true)
+[ -z "$bad" ] || kiosk_die "Sources/CardCore may import only APDU, Foundation and Synchronization, found: $bad"
+
 echo "==> building (debug, with tests)"
 mkdir -p "$KIOSK_STATE_DIR"
 build_log="$KIOSK_STATE_DIR/build.log"
-if ! swift build --build-tests 2>&1 | tee "$build_log" | grep -E 'error:|Compiling|Build complete' | grep -v '^\[' ; then :; fi
+swift build --build-tests > "$build_log" 2>&1 || true
 grep -q 'Build complete' "$build_log" || { grep -E 'error:' "$build_log" | head -40 >&2; kiosk_die "build failed"; }
 # Our code builds without warnings (dependencies' warnings are theirs).
 if grep -E "^$(pwd)/(Sources|Tests)/.*warning:" "$build_log" | sort -u | grep . >&2; then

@@ -40,6 +40,10 @@ public struct TLVTag: Hashable, Sendable, CustomStringConvertible, ExpressibleBy
     static func parse(from input: inout ArraySlice<UInt8>) throws(APDUError) -> TLVTag {
         let start = input.startIndex
         guard let first = input.popFirst() else { throw APDUError(.truncated, offset: start, reason: "tag expected") }
+        // ISO/IEC 7816-4 §5.2.2.1: '00' and 'FF' are invalid first tag bytes (they are padding).
+        guard first != 0x00 && first != 0xFF else {
+            throw APDUError(.invalidTag, offset: start, reason: "tag byte \(first == 0 ? "00" : "FF") is padding, not a tag")
+        }
         var bytes = [first]
         if first & 0x1F == 0x1F {
             while true {

@@ -37,7 +37,9 @@ struct TLVTests {
         ("5A84FFFFFFFF", APDUError.lengthOverflow),
         ("1FFFFFFF7F00", APDUError.invalidTag),
         ("1F8001", APDUError.invalidTag),
-        ("5A0101FF", APDUError.truncated),
+        ("5A0101FF", APDUError.invalidTag),
+        ("0000", APDUError.invalidTag),
+        ("5A0101FF00", APDUError.invalidTag),
     ])
     func hostile(hex: String, expected: APDUError) throws {
         let bytes = try Hex.decode(hex)
