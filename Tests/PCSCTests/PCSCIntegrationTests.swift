@@ -187,17 +187,7 @@ struct PCSCIntegrationTests {
         await #expect(throws: ReaderError.noCard) { try await self.system.connect(reader: VPCDSlot.all[0].readerName) }
     }
 
-    /// Waits until `reader` has (or has no) card, by listing readers.
-    private func waitForCard(in reader: String, present: Bool, timeout: Duration = .seconds(5)) async throws -> ReaderInfo? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if let info = try await self.system.readers().first(where: { $0.name == reader }), info.cardPresent == present {
-                return info
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("\(reader) did not become \(present ? "occupied" : "empty") within \(timeout)")
-        return nil
+    private func waitForCard(in reader: String, present: Bool) async throws -> ReaderInfo? {
+        try await TestPCSCD.waitForCard(in: reader, present: present, system: self.system)
     }
 }

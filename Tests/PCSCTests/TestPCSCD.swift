@@ -1,5 +1,8 @@
+import CardCore
 import Foundation
 import Glibc
+import PCSC
+import Testing
 
 /// The pcscd that scripts/test.sh started for the integration tests, and the means to kill and restart it.
 /// Integration tests run only when the script set `KIOSK_PCSC_INTEGRATION=1`.
@@ -57,6 +60,22 @@ enum TestPCSCD {
         let rc = posix_spawn(&pid, path, &actions, nil, &argv, environ)
         guard rc == 0 else { throw TestPCSCDError("posix_spawn \(path) failed: \(rc)") }
         try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+    }
+
+    /// Waits until `reader` has (or has no) card, by listing readers; records an issue after `timeout`.
+    static func waitForCard(
+        in reader: String, present: Bool, system: PCSCSystem = PCSCSystem(), timeout: Duration = .seconds(5)
+    ) async throws -> ReaderInfo? {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if let info = try await system.readers().first(where: { $0.name == reader }), info.cardPresent == present {
+                return info
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("\(reader) did not become \(present ? "occupied" : "empty") within \(timeout)")
+        return nil
     }
 
     /// Open file descriptors of this process.

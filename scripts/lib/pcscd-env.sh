@@ -58,7 +58,7 @@ kiosk_write_vpcd_config() {
 # True when a live (not zombie) pcscd owns /run/pcscd.
 kiosk_pcscd_running() {
     local pid
-    pid=$(tr -d '\0' < /run/pcscd/pcscd.pid 2>/dev/null) || return 1
+    pid=$(tr -d '\0' 2>/dev/null < /run/pcscd/pcscd.pid) || return 1
     [ -n "$pid" ] && [ -e "/proc/$pid" ] && ! grep -q '^[^ ]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null
 }
 
