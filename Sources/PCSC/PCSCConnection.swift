@@ -62,13 +62,13 @@ public final class PCSCConnection: CardConnection {
     public func withTransaction<R: Sendable>(
         resetRetries: Int, _ body: @escaping @Sendable (any CardChannel) throws -> R
     ) async throws -> R {
-        let (box, reader) = (self.box, self.readerName)
+        let (box, reader, atr) = (self.box, self.readerName, self.atr)
         return try await self.worker.runUntyped { () throws -> R in
             let result: R? = try box.with { (card: RawCard) throws -> R in
                 var attempt = 0
                 while true {
                     do {
-                        return try Self.transaction(card: card, reader: reader, body)
+                        return try Self.transaction(card: card, reader: reader, atr: atr, body)
                     } catch let error as ReaderError where error.code == .cardReset && attempt < resetRetries {
                         attempt += 1
                     }
@@ -79,7 +79,9 @@ public final class PCSCConnection: CardConnection {
         }
     }
 
-    private static func transaction<R>(card: RawCard, reader: String, _ body: (any CardChannel) throws -> R) throws -> R {
+    private static func transaction<R>(
+        card: RawCard, reader: String, atr: [UInt8], _ body: (any CardChannel) throws -> R
+    ) throws -> R {
         do throws(PCSCError) {
             try card.beginTransaction()
         } catch let error where error == .resetCard {
@@ -88,7 +90,7 @@ public final class PCSCConnection: CardConnection {
             throw ReaderError(pcsc: error, reader: reader, operation: "begin transaction")
         }
         defer { _ = try? card.endTransaction() }
-        return try body(PCSCChannel(card: card, atr: (try? card.atr()) ?? []))
+        return try body(PCSCChannel(card: card, atr: atr))
     }
 
     /// Reconnects after `SCARD_W_RESET_CARD` and reports ``ReaderError/Code/cardReset``.

@@ -120,14 +120,8 @@ final class PCSCMonitorLoop: @unchecked Sendable {
                 break
             }
             do throws(PCSCError) {
-                try self.watch(context: context, known: &known) { event in
-                    if online != true {
-                        emit(.serviceOnline)
-                        online = true
-                        backoff = self.configuration.initialBackoff
-                    }
-                    emit(event)
-                } onOnline: {
+                // watch() calls onOnline after each successful listing, before it emits any reader event.
+                try self.watch(context: context, known: &known, emit: emit) {
                     if online != true {
                         emit(.serviceOnline)
                         online = true

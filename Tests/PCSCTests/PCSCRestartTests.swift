@@ -44,8 +44,8 @@ extension PCSCIntegrationTests {
             await connection.disconnect()
         }
 
-        @Test("pcscd killed and started again: offline, online, the card reported again within 5 s")
-        func recovers() async throws {
+        /// Runs `body` with an echo card in the slot and a monitor that has already reported it.
+        private func withWatchedCard(_ body: (PCSCSystem, EventLog) async throws -> Void) async throws {
             let card = VPCDCard(card: EchoCard(), port: self.slot.port)
             card.insert()
             defer { card.remove() }
@@ -53,6 +53,15 @@ extension PCSCIntegrationTests {
             let log = EventLog(system.events())
             defer { log.stop() }
             #expect(await log.waitFor { $0 == .cardInserted(reader: self.slot.readerName, atr: EchoCard().atr) } != nil)
+            try await body(system, log)
+        }
+
+        @Test("pcscd killed and started again: offline, online, the card reported again within 5 s")
+        func recovers() async throws {
+            try await self.withWatchedCard { system, log in try await self.checkRecovery(system: system, log: log) }
+        }
+
+        private func checkRecovery(system: PCSCSystem, log: EventLog) async throws {
             let mark = log.count
             let recovery = try await self.cycle(system: system, log: log)
             #expect(recovery.map { $0 < .seconds(5) } == true)
@@ -72,13 +81,10 @@ extension PCSCIntegrationTests {
 
         @Test("50 kill/start cycles: no context, thread or descriptor leak")
         func fiftyCycles() async throws {
-            let card = VPCDCard(card: EchoCard(), port: self.slot.port)
-            card.insert()
-            defer { card.remove() }
-            let system = PCSCSystem()
-            let log = EventLog(system.events())
-            defer { log.stop() }
-            #expect(await log.waitFor { $0 == .cardInserted(reader: self.slot.readerName, atr: EchoCard().atr) } != nil)
+            try await self.withWatchedCard { system, log in try await self.checkCycles(system: system, log: log) }
+        }
+
+        private func checkCycles(system: PCSCSystem, log: EventLog) async throws {
             // Warm up: the first cycles create the long-lived threads (command worker, runtime pools).
             for _ in 0..<2 {
                 _ = try await self.cycle(system: system, log: log)
