@@ -13,9 +13,8 @@ public final class BlockingWorker: Sendable {
     public init(name: String) {
         let queue = JobQueue()
         self.queue = queue
-        // The name is set from inside: on Linux a name given before start() is not applied.
         let thread = Thread {
-            Thread.current.name = name
+            ThreadName.set(name)
             queue.drain()
         }
         thread.stackSize = 1 << 20

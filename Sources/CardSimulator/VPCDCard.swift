@@ -1,3 +1,4 @@
+import CardCore
 import Foundation
 import Glibc
 import Synchronization
@@ -78,7 +79,7 @@ public final class VPCDCard: Sendable {
         }
         guard let generation else { return }
         let thread = Thread { [self] in
-            Thread.current.name = "vpcd-card"
+            ThreadName.set("vpcd-card")
             self.serve(generation: generation)
         }
         thread.stackSize = 1 << 20

@@ -39,7 +39,7 @@ final class PCSCMonitorLoop: @unchecked Sendable {
     /// Starts the loop on a new thread; events go to `emit`.
     func start(emit: @escaping @Sendable (ReaderEvent) -> Void) {
         let thread = Thread { [self] in
-            Thread.current.name = "pcsc-monitor"
+            ThreadName.set("pcsc-monitor")
             self.run(emit: emit)
             self.condition.lock()
             self.exited = true

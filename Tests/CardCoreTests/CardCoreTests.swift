@@ -12,14 +12,31 @@ struct BlockingWorkerTests {
     func dedicatedThread() async throws {
         let worker = BlockingWorker(name: "test-worker")
         let names = try await worker.run { () throws(ReaderError) -> [String] in
-            let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
-            return [comm.trimmingCharacters(in: .whitespacesAndNewlines), Thread.isMainThread ? "main" : "other"]
+            [ThreadName.current, Thread.isMainThread ? "main" : "other"]
         }
         #expect(names == ["test-worker", "other"])
         let order = Recorder()
         for index in 0..<50 { worker.submit { order.append("\(index)") } }
         _ = try await worker.run { () throws(ReaderError) in }
         #expect(order.items == (0..<50).map(String.init))
+    }
+
+    @Test("every worker thread carries its name from its first job on, even when many start at once")
+    func namesUnderLoad() async throws {
+        // Foundation's Thread.name setter loses a race with a fast-starting thread; ThreadName must not.
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    let worker = BlockingWorker(name: "w-\(index)")
+                    let seen = try await worker.run { () throws(ReaderError) -> String in ThreadName.current }
+                    #expect(seen == "w-\(index)")
+                    return seen
+                }
+            }
+            var count = 0
+            for try await _ in group { count += 1 }
+            #expect(count == 40)
+        }
     }
 
     @Test("a stopped worker refuses jobs with closed")
