@@ -1,3 +1,4 @@
+import CardCore
 import Foundation
 import Synchronization
 
@@ -46,10 +47,7 @@ public final class FaultyCard: VirtualCard {
             state.commands += 1
             return (state.faults, state.commands)
         }
-        if faults.delay > .zero {
-            let c = faults.delay.components
-            Thread.sleep(forTimeInterval: Double(c.seconds) + Double(c.attoseconds) / 1e18)
-        }
+        if faults.delay > .zero { Thread.sleep(forTimeInterval: faults.delay.inSeconds) }
         if let limit = faults.muteAfterCommands, count > limit { return nil }
         if faults.truncateAnswers { return [0x90] }
         if let rule = faults.statusForInstruction, command.count >= 2, command[1] == rule.ins {

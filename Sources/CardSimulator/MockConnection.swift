@@ -44,10 +44,7 @@ public final class MockConnection: CardConnection {
                 return (card, slot.latency)
             }
         }
-        if latency > .zero {
-            let c = latency.components
-            Thread.sleep(forTimeInterval: Double(c.seconds) + Double(c.attoseconds) / 1e18)
-        }
+        if latency > .zero { Thread.sleep(forTimeInterval: latency.inSeconds) }
         guard let answer = card.process(command) else { throw ReaderError.cardUnresponsive }
         return answer
     }

@@ -108,8 +108,7 @@ public final class VPCDCard: Sendable {
     }
 
     private func waitFor(timeout: Duration, _ predicate: (State) -> Bool) -> Bool {
-        let c = timeout.components
-        let deadline = Date(timeIntervalSinceNow: Double(c.seconds) + Double(c.attoseconds) / 1e18)
+        let deadline = Date(timeIntervalSinceNow: timeout.inSeconds)
         self.changed.lock()
         defer { self.changed.unlock() }
         while !self.state.withLock({ predicate($0) }) {

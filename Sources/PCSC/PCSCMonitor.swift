@@ -84,7 +84,7 @@ final class PCSCMonitorLoop: @unchecked Sendable {
 
     /// Sleeps for `duration` unless cancelled first.
     private func sleep(_ duration: Duration) {
-        let deadline = Date(timeIntervalSinceNow: Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        let deadline = Date(timeIntervalSinceNow: duration.inSeconds)
         self.condition.lock()
         while !self.cancelled && Date() < deadline { _ = self.condition.wait(until: deadline) }
         self.condition.unlock()
@@ -172,9 +172,8 @@ final class PCSCMonitorLoop: @unchecked Sendable {
                 states.insert(RawReaderState(name: RawContext.pnpNotification, currentState: pnpState), at: 0)
             }
             let interval = pnpSupported ? self.configuration.relistInterval : self.configuration.relistIntervalWithoutPnP
-            let milliseconds = UInt32(clamping: interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
             do throws(PCSCError) {
-                try context.getStatusChange(&states, timeoutMilliseconds: milliseconds)
+                try context.getStatusChange(&states, timeoutMilliseconds: interval.inMilliseconds)
             } catch let error where error == .timeout || error == .cancelled || error == .unknownReader
                 || error == .readerUnavailable || error == .noReadersAvailable
             {

@@ -85,7 +85,7 @@ struct Bench: AsyncParsableCommand {
                 let response = try channel.send(command)
                 guard response.status == .success else { throw ReaderError.malformedResponse }
             }
-            return Self.microseconds(clock.now - start) / Double(count)
+            return (clock.now - start).inMicroseconds / Double(count)
         }
     }
 
@@ -94,7 +94,7 @@ struct Bench: AsyncParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         for _ in 0..<count { _ = try await connection.transmit(command) }
-        return Self.microseconds(clock.now - start) / Double(count)
+        return (clock.now - start).inMicroseconds / Double(count)
     }
 
     /// Counts the monitor thread's context switches while nothing happens.
@@ -144,10 +144,6 @@ struct Bench: AsyncParsableCommand {
     private static func switchesByThread() -> [String: Int] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         return Dictionary(uniqueKeysWithValues: tasks.map { ($0, Self.switches(of: $0)) })
-    }
-
-    static func microseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
     }
 
     static func median(_ values: [Double]) -> Double {

@@ -64,7 +64,7 @@ struct APDUCommand: AsyncParsableCommand {
                     let start = clock.now
                     let response = try channel.send(command)
                     let elapsed = clock.now - start
-                    let micros = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+                    let micros = elapsed.inMicroseconds
                     times.append(micros)
                     if pass == 0 {
                         exchanges.append(Exchange(
