@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "CardCore", targets: ["CardCore"]),
         .library(name: "PCSC", targets: ["PCSC"]),
         .library(name: "CardSimulator", targets: ["CardSimulator"]),
+        .library(name: "SocialSecurityCard", targets: ["SocialSecurityCard"]),
+        .library(name: "VirtualCards", targets: ["VirtualCards"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,6 +40,24 @@ let package = Package(
         .target(name: "CardCore", dependencies: ["APDU"], swiftSettings: swiftSettings),
         // The PC/SC driver over libpcsclite. Only files in Sources/PCSC/Raw import CPCSCLite.
         .target(name: "PCSC", dependencies: ["CPCSCLite", "CardCore"], swiftSettings: swiftSettings),
+        // Customer messages (zh-Hans + English behind stable keys) and the explained-error protocol.
+        .target(name: "Messages", swiftSettings: swiftSettings),
+        // Identity vocabulary shared by both cards: citizen ID, dates, nation and region codes, GB18030, masking.
+        .target(name: "Identity", swiftSettings: swiftSettings),
+        // The system OpenSSL's libcrypto, for SM2/SM3/SM4 and 3DES. Only Sources/KioskCrypto imports it.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Block ciphers (SM4, 3DES) and, later, SM2/SM3, over COpenSSL.
+        .target(name: "KioskCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // The social security card: SSSE application, 3.00 authentication through a security module,
+        // the UnionPay bank application, the one-transaction reader and the redacting trace recorder.
+        .target(
+            name: "SocialSecurityCard", dependencies: ["APDU", "CardCore", "Identity", "Messages"],
+            swiftSettings: swiftSettings),
+        // Virtual social security cards and a virtual PSAM, from fixture files (test key scheme).
+        .target(
+            name: "VirtualCards",
+            dependencies: ["APDU", "CardSimulator", "Identity", "KioskCrypto", "SocialSecurityCard"],
+            swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -75,6 +95,12 @@ let package = Package(
             name: "APDUTests", dependencies: ["APDU"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "CardCoreTests", dependencies: ["CardCore", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"], swiftSettings: swiftSettings),
+        .testTarget(name: "KioskCryptoTests", dependencies: ["KioskCrypto", "APDU"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SocialSecurityCardTests",
+            dependencies: ["SocialSecurityCard", "VirtualCards", "CardCore", "CardSimulator", "Identity", "Messages", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PCSCTests", dependencies: ["PCSC", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
     ]

@@ -1,0 +1,123 @@
+public import APDU
+public import CardCore
+import Synchronization
+
+/// Everything one read of a social security card returns.
+public struct SocialSecurityCardReading: Sendable {
+    /// The card's answer to reset.
+    public var atr: [UInt8]
+    /// The SSSE data, when asked for.
+    public var identity: SocialSecurityIdentity?
+    /// The bank application's data, when asked for and present.
+    public var bank: BankApplicationData?
+    /// Why the bank application could not be read (the identity may still be complete).
+    public var bankError: CardReadError?
+    /// How many command APDUs went to the card, GET RESPONSE and `6Cxx` resends included.
+    public var apduCount: Int
+    /// How the SSSE records were addressed in the end.
+    public var addressing: SSSEApplication.Addressing?
+}
+
+/// What to read and with what.
+public struct CardReadOptions: Sendable {
+    public var readsIdentity = true
+    public var readsBank = true
+    /// Keys for 3.00 cards; `nil` means such cards fail with ``CardReadError/Reason/securityModuleMissing``.
+    public var securityModule: (any SecurityModule)?
+    /// The key identifier for EXTERNAL AUTHENTICATE (RKSSSE; `0A` in the public HSM flow).
+    public var externalAuthenticationKeyID: UInt8 = 0x0A
+    /// Terminal data for the bank application's PDOL; `nil` means ``TerminalData/now()``.
+    public var terminal: TerminalData?
+    /// Receives every exchange, already redacted, for field diagnosis.
+    public var trace: APDUTraceRecorder?
+
+    public init(readsIdentity: Bool = true, readsBank: Bool = true, securityModule: (any SecurityModule)? = nil) {
+        self.readsIdentity = readsIdentity
+        self.readsBank = readsBank
+        self.securityModule = securityModule
+    }
+}
+
+/// Reads a social security card: identity (SSSE) and bank application, in one transaction, selecting
+/// nothing twice and reading only what the activation uses.
+///
+/// Order on the card: SELECT SSSE → EF05 spec version, card identification code, type, number →
+/// (3.00 cards) INTERNAL and EXTERNAL AUTHENTICATE → EF05 dates → EF06 items → bank application.
+public enum SocialSecurityCardReader {
+    /// Reads over an open channel (call inside a transaction, on the connection's thread).
+    public static func read(channel: any CardChannel, options: CardReadOptions) throws(CardReadError) -> SocialSecurityCardReading {
+        let counting = CountingChannel(inner: channel, trace: options.trace)
+        options.trace?.begin(atr: channel.atr)
+        var reading = SocialSecurityCardReading(atr: channel.atr, apduCount: 0)
+        defer { options.trace?.end() }
+        do {
+            if options.readsIdentity {
+                var ssse = SSSEApplication(channel: counting)
+                try ssse.select()
+                for item in [SSSEItem.specVersion, .cardIdentifier, .cardType, .cardNumber] { _ = try ssse.read(item) }
+                let version = SpecVersion(String(decoding: ssse.values[SSSEItem.specVersion.tag] ?? [], as: UTF8.self))
+                if version.needsAuthentication {
+                    try ssse.authenticate(with: options.securityModule, externalKeyID: options.externalAuthenticationKeyID)
+                }
+                for item in [SSSEItem.issueDate, .expiryDate, .socialSecurityNumber, .name] { _ = try ssse.read(item) }
+                _ = try ssse.read(.nameExtension, optional: true)
+                for item in [SSSEItem.gender, .nation, .birthplace, .birthDate] { _ = try ssse.read(item, optional: true) }
+                reading.identity = try SocialSecurityIdentity(values: ssse.values)
+                reading.addressing = ssse.addressing
+            }
+            if options.readsBank {
+                do {
+                    reading.bank = try BankApplicationReader(channel: counting, terminal: options.terminal ?? .now()).read()
+                } catch where error.reason == .noBankApplication || error.reason == .bankApplicationBlocked || error.reason == .invalidData {
+                    reading.bankError = error
+                }
+            }
+        } catch {
+            reading.apduCount = counting.count
+            throw error
+        }
+        reading.apduCount = counting.count
+        return reading
+    }
+
+    /// Reads through a connection, inside one PC/SC transaction on the connection's own thread.
+    public static func read(connection: any CardConnection, options: CardReadOptions) async throws(CardReadError) -> SocialSecurityCardReading {
+        do {
+            return try await connection.withTransaction(resetRetries: 1) { channel in
+                try Self.read(channel: channel, options: options)
+            }
+        } catch let error as CardReadError {
+            throw error
+        } catch let error as ReaderError {
+            throw CardReadError(error, step: "transaction")
+        } catch {
+            throw CardReadError(.reader(.failed), step: "transaction", detail: "\(error)")
+        }
+    }
+}
+
+/// Counts exchanges and feeds the trace recorder.
+final class CountingChannel: CardChannel, @unchecked Sendable {
+    let inner: any CardChannel
+    let trace: APDUTraceRecorder?
+    private(set) var count = 0
+
+    init(inner: any CardChannel, trace: APDUTraceRecorder?) {
+        self.inner = inner
+        self.trace = trace
+    }
+
+    var atr: [UInt8] { self.inner.atr }
+
+    func transmitRaw(_ command: [UInt8]) throws(ReaderError) -> [UInt8] {
+        self.count += 1
+        do {
+            let response = try self.inner.transmitRaw(command)
+            self.trace?.record(command: command, response: response)
+            return response
+        } catch {
+            self.trace?.record(command: command, response: nil)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import APDU
+import KioskCrypto
+import Testing
+
+@Suite struct BlockCipherTests {
+    @Test func sm4StandardVector() throws {
+        // GB/T 32907 example 1 (gateway.md V10): key = plaintext.
+        let key = try Hex.decode("0123456789abcdeffedcba9876543210")
+        let cipher = try BlockCipher(.sm4, key: key)
+        let encrypted = try cipher.encrypt(key)
+        #expect(Hex.encode(encrypted) == "681EDF34D206965E86B3E94F536E4246")
+        #expect(try cipher.decrypt(encrypted) == key)
+    }
+
+    @Test func tripleDESCheckValue() throws {
+        // gateway.md V5: E(PIK, 0) starts 8D0A74B8.
+        let cipher = try BlockCipher(.tripleDES, key: Hex.decode("807A23AD32B36D457AE91FDF927570EA"))
+        #expect(Hex.encode(try cipher.encrypt([UInt8](repeating: 0, count: 8))).hasPrefix("8D0A74B8"))
+    }
+
+    @Test func singleDESAsTripleDESWithEqualKeys() throws {
+        // gateway.md V5: DES(MAK, 0) = AB7153CA985B10C2.
+        let cipher = try BlockCipher(.tripleDES, key: Hex.decode("5BB5C72CD00B7338"))
+        #expect(Hex.encode(try cipher.encrypt([UInt8](repeating: 0, count: 8))) == "AB7153CA985B10C2")
+    }
+
+    @Test func refusesBadLengths() throws {
+        #expect(throws: BlockCipher.Failure.self) { try BlockCipher(.sm4, key: [1, 2, 3]) }
+        let cipher = try BlockCipher(.sm4, key: [UInt8](repeating: 1, count: 16))
+        #expect(throws: BlockCipher.Failure.self) { try cipher.encrypt([1, 2, 3]) }
+        #expect(try cipher.encrypt([]) == [])
+    }
+}
