@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "kioskctl",
             dependencies: [
-                "PCSC", "CardSimulator",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -102,7 +102,8 @@ let package = Package(
             dependencies: ["SocialSecurityCard", "VirtualCards", "CardCore", "CardSimulator", "Identity", "Messages", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "PCSCTests", dependencies: ["PCSC", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
+            name: "PCSCTests",
+            dependencies: ["PCSC", "CardSimulator", "TestSupport", "SocialSecurityCard", "VirtualCards", "Identity"], swiftSettings: swiftSettings),
     ]
 )
 

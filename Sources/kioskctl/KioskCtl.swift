@@ -6,7 +6,7 @@ struct KioskCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
         abstract: "CardKiosk control: readers, cards and virtual cards.",
-        subcommands: [Readers.self, APDUCommand.self, Watch.self, VirtualCardCommand.self]
+        subcommands: [Readers.self, APDUCommand.self, CardCommand.self, Watch.self, VirtualCardCommand.self]
     )
 }
 

@@ -98,5 +98,5 @@ struct VPCDSlot: Sendable {
         let slot = self.index % 2
         return entry == 0 ? "Virtual PCD 00 0\(slot)" : "Virtual PCD \(entry) 00 0\(slot)"
     }
-    static let all = (0..<8).map(VPCDSlot.init(index:))
+    static let all = (0..<10).map(VPCDSlot.init(index:))
 }

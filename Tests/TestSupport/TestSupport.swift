@@ -46,3 +46,18 @@ public final class Recorder: Sendable {
 
 /// The SSSE application's DF name, `sx1.sh.社会保障` in GBK (cards.md §1.1).
 public let ssseName: [UInt8] = [0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF]
+
+/// A card slot whose card can be exchanged without the reader noticing a removal: tests that read many
+/// cards through one vpcd connection swap the card instead of reconnecting for each.
+public final class SwappableCard: VirtualCard {
+    private let current: Mutex<any VirtualCard>
+    public init(_ card: any VirtualCard) { self.current = Mutex(card) }
+    /// Puts `card` in, reset, in place of the current one.
+    public func swap(to card: any VirtualCard) {
+        card.reset()
+        self.current.withLock { $0 = card }
+    }
+    public var atr: [UInt8] { self.current.withLock { $0.atr } }
+    public func reset() { self.current.withLock { $0 }.reset() }
+    public func process(_ command: [UInt8]) -> [UInt8]? { self.current.withLock { $0 }.process(command) }
+}

@@ -1,15 +1,15 @@
 # Shared by scripts/test.sh, scripts/bench.sh and scripts/vpcd-env.sh: install what the PC/SC tests need,
-# write a private pcscd configuration with 8 vpcd slots, start and stop that pcscd by its PID.
+# write a private pcscd configuration with 10 vpcd slots, start and stop that pcscd by its PID.
 # Source it; every function fails loudly.
 
-KIOSK_APT_PACKAGES="libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools"
+KIOSK_APT_PACKAGES="libpcsclite-dev libssl-dev pkg-config pcscd vsmartcard-vpcd pcsc-tools"
 KIOSK_STATE_DIR="${KIOSK_STATE_DIR:-${TMPDIR:-/tmp}/cardkiosk-pcscd}"
 KIOSK_PCSCD_PIDFILE="$KIOSK_STATE_DIR/pcscd.pid"
 KIOSK_PCSCD_LOG="$KIOSK_STATE_DIR/pcscd.log"
 KIOSK_PCSCD_CONFIG="$KIOSK_STATE_DIR/reader.conf.d"
 KIOSK_VPCD_DRIVER="/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 # vpcd entries in the private configuration; each gives two readers (slots 0 and 1).
-KIOSK_VPCD_ENTRIES=4
+KIOSK_VPCD_ENTRIES=5
 
 kiosk_die() { echo "error: $*" >&2; exit 1; }
 
@@ -17,6 +17,8 @@ kiosk_die() { echo "error: $*" >&2; exit 1; }
 kiosk_require_packages() {
     local missing=""
     pkg-config --exists libpcsclite 2>/dev/null || missing="yes"
+    pkg-config --exists libcrypto 2>/dev/null || missing="yes"
+    command -v scriptor >/dev/null 2>&1 || missing="yes"
     command -v pcscd >/dev/null 2>&1 || [ -x /usr/sbin/pcscd ] || missing="yes"
     [ -e "$KIOSK_VPCD_DRIVER" ] || missing="yes"
     command -v pcsc_scan >/dev/null 2>&1 || missing="yes"
