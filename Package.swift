@@ -110,6 +110,9 @@ let package = Package(
 // libFuzzer entry points, only when asked for (they need `--sanitize=fuzzer`): ENABLE_FUZZ=1 swift build ...
 if Context.environment["ENABLE_FUZZ"] != nil {
     package.targets += [
-        .executableTarget(name: "FuzzAPDU", dependencies: ["APDU"], path: "Fuzz/FuzzAPDU", swiftSettings: swiftSettings)
+        .executableTarget(name: "FuzzAPDU", dependencies: ["APDU"], path: "Fuzz/FuzzAPDU", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzSocialSecurityCard", dependencies: ["APDU", "CardCore", "Identity", "SocialSecurityCard"],
+            path: "Fuzz/FuzzSocialSecurityCard", swiftSettings: swiftSettings),
     ]
 }
