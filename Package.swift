@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "kioskd",
             dependencies: [
-                "PCSC", "CardSimulator",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-bench",
             dependencies: [
-                "PCSC", "CardSimulator",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

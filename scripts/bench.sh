@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: APDU round trips through our PC/SC driver against the C floor (../shared/tools/pcsc_floor.c),
 # on the same virtual card (../shared/tools/vicc_echo.c) behind the same pcscd, in the same run; prints both
-# medians and the ratio, then the reader monitor's idle wake-ups per second.
+# medians and the ratio; a full social security card read against APDU count × the floor; then the reader
+# monitor's idle wake-ups per second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pcscd-env.sh

@@ -3,6 +3,9 @@ import ArgumentParser
 import CardCore
 import Foundation
 import PCSC
+import SocialSecurityCard
+import VirtualCards
+import CardSimulator
 
 /// Benchmarks of the PC/SC driver against the C floor (`../shared/tools/pcsc_floor.c`), in the same run on
 /// the same virtual card. Run through `scripts/bench.sh`, which builds the C tools and starts pcscd + vpcd.
@@ -27,6 +30,15 @@ struct Bench: AsyncParsableCommand {
 
     @Option(help: "Seconds to watch the idle monitor.")
     var idleSeconds = 10
+
+    @Option(help: "The vpcd reader for the card-read benchmark (its vpcd port is --card-port).")
+    var cardReader = "Virtual PCD 1 00 00"
+
+    @Option(help: "vpcd port of --card-reader.")
+    var cardPort: UInt16 = 35965
+
+    @Option(help: "Full card reads to time.")
+    var reads = 40
 
     func run() async throws {
         let command = try CommandAPDU(bytes: [0x00, 0xB2, 0x01, 0x04, 0x00])  // the floor program's APDU
@@ -56,6 +68,7 @@ struct Bench: AsyncParsableCommand {
         let paired = Self.median(zip(ourRuns, floorRuns).map { $0 / $1 })
         print(String(format: "ratio ours/floor: %.3f (target ≤ 1.05); median of paired run ratios: %.3f", ourMedian / floorMedian, paired))
         print(String(format: "ratio async transmit/floor: %.3f (includes two thread hops per APDU)", asyncMedian / floorMedian))
+        try await self.measureCardRead(system: system, floorMicroseconds: floorMedian)
         try await self.measureIdle(system: system)
     }
 
@@ -95,6 +108,37 @@ struct Bench: AsyncParsableCommand {
         let start = clock.now
         for _ in 0..<count { _ = try await connection.transmit(command) }
         return (clock.now - start).inMicroseconds / Double(count)
+    }
+
+    /// A full social security card read (identity + bank, the demo card answering as T=0) against the
+    /// floor: the read's APDU count × the C floor's round trip measured above.
+    private func measureCardRead(system: PCSCSystem, floorMicroseconds: Double) async throws {
+        let card = VPCDCard(card: try VirtualSocialSecurityCard.make(VirtualCardCatalog.demoFixture), port: self.cardPort)
+        card.insert()
+        defer { card.remove() }
+        guard card.waitUntilConnected() else { throw ValidationError("vpcd did not accept the card on port \(self.cardPort)") }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(5))
+        while try await system.readers().first(where: { $0.name == self.cardReader })?.cardPresent != true {
+            guard clock.now < deadline else { throw ValidationError("\(self.cardReader) shows no card") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let connection = try await system.connect(reader: self.cardReader)
+        var times: [Double] = []
+        var count = 0
+        _ = try await SocialSecurityCardReader.read(connection: connection, options: CardReadOptions())  // warm-up
+        for _ in 0..<self.reads {
+            let start = clock.now
+            let reading = try await SocialSecurityCardReader.read(connection: connection, options: CardReadOptions())
+            times.append((clock.now - start).inMicroseconds)
+            count = reading.apduCount
+        }
+        await connection.disconnect()
+        let median = Self.median(times)
+        let floor = Double(count) * floorMicroseconds
+        print("full card read (SSSE identity + bank application, 2.00 demo card as T=0) on \(self.cardReader), \(self.reads) reads:")
+        print(String(format: "  APDUs per read: %d; median read %.0f µs; floor %d × %.1f µs = %.0f µs", count, median, count, floorMicroseconds, floor))
+        print(String(format: "ratio card read/floor: %.3f", median / floor))
     }
 
     /// Counts the monitor thread's context switches while nothing happens.

@@ -39,7 +39,7 @@ struct Kioskd: AsyncParsableCommand {
         let system: any SmartCardSystem
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if self.mock {
-            let mockSystem = MockCardSystem(readers: [DemoService.reader])
+            let mockSystem = MockCardSystem(readers: [DemoService.reader, DemoService.psamReader])
             system = mockSystem
             if self.demo {
                 services.append(.init(
