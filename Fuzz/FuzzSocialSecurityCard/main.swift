@@ -37,7 +37,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     case 5:
         _ = PBOCCodec.track2(bytes)
         _ = try? GB18030.decode(bytes)
-        _ = SSSECodec.bcdDigits(bytes)
+        _ = BCD.digits(bytes)
     case 6:
         // Item values from the input: tag, length, value, repeated.
         var values: [UInt8: [UInt8]] = [:]

@@ -17,7 +17,7 @@ public struct CitizenID: Hashable, Sendable, CustomStringConvertible {
             case .wrongLength(let count): "identity number has \(count) characters, expected 18"
             case .invalidCharacter(let position): "identity number has an invalid character at position \(position + 1)"
             case .unknownRegion(let prefix): "identity number starts with unknown province code \(prefix)"
-            case .invalidBirthDate(let text): "identity number holds an invalid birth date \(text)"
+            case .invalidBirthDate: "identity number holds an impossible birth date (digits 7–14)"
             case .checkDigitMismatch(let expected, let found):
                 "identity number check character is \(found), expected \(expected) (ISO 7064 MOD 11-2)"
             }

@@ -46,6 +46,10 @@ public struct SocialSecurityCardFixture: Codable, Sendable, Hashable {
     public var externalAuthenticationTries: Int = 3
     /// A counterfeit: INTERNAL AUTHENTICATE answers with the wrong cryptogram.
     public var counterfeit: Bool = false
+    /// Files the card lacks (`"EF06"`): SELECT and READ RECORD by SFI answer `6A82`.
+    public var missingFiles: [String] = []
+    /// Item tags the card lacks (decimal, e.g. `8` for the social security number): `6A83`.
+    public var missingTags: [Int] = []
 
     /// The bank application, or `null` for a card without one.
     public var bank: Bank? = Bank()
@@ -90,7 +94,7 @@ public struct SocialSecurityCardFixture: Codable, Sendable, Hashable {
     private enum CodingKeys: String, CodingKey {
         case summary, atr, `protocol`, t0ChunkSize, region, cardSpecific, cardType, specVersion, issueDate, expiryDate,
             cardNumber, citizenId, name, gender, nation, birthplace, birthDate, algorithm, addressing, state, pin, pinTries,
-            externalAuthenticationTries, counterfeit, bank
+            externalAuthenticationTries, counterfeit, missingFiles, missingTags, bank
     }
 
     public init(from decoder: any Decoder) throws {
@@ -122,6 +126,8 @@ public struct SocialSecurityCardFixture: Codable, Sendable, Hashable {
         try read(.pinTries, &self.pinTries)
         try read(.externalAuthenticationTries, &self.externalAuthenticationTries)
         try read(.counterfeit, &self.counterfeit)
+        try read(.missingFiles, &self.missingFiles)
+        try read(.missingTags, &self.missingTags)
         if c.contains(.bank) { self.bank = try c.decodeIfPresent(Bank.self, forKey: .bank) }
     }
 }

@@ -33,10 +33,8 @@ public final class VirtualSocialSecurityCard: VirtualCard {
         self.fixture = fixture
         self.atr = try Hex.decode(fixture.atr)
         func bcd(_ digits: String) throws(APDUError) -> [UInt8] {
-            let nibbles = Array(digits.utf8).map { $0 &- 0x30 }
-            guard nibbles.allSatisfy({ $0 <= 9 }) else { throw APDUError(.invalidParameter, reason: "not digits: \(digits)") }
-            let padded = nibbles.count % 2 == 0 ? nibbles : nibbles + [0x0F]
-            return stride(from: 0, to: padded.count, by: 2).map { padded[$0] << 4 | padded[$0 + 1] }
+            guard let packed = BCD.pack(digits) else { throw APDUError(.invalidParameter, reason: "not digits: \(digits)") }
+            return packed
         }
         func date(_ text: String?) throws(APDUError) -> [UInt8] {
             guard let text else { return [0xFF, 0xFF, 0xFF, 0xFF] }
@@ -46,11 +44,12 @@ public final class VirtualSocialSecurityCard: VirtualCard {
             Array(bytes.prefix(length)) + [UInt8](repeating: 0, count: max(0, length - bytes.count))
         }
         let identifier = try bcd(fixture.region) + [0xD1, 0x56, 0x00, 0x00, 0x05] + Hex.decode(fixture.cardSpecific)
+        let missing = Set(fixture.missingTags.map { UInt8($0 & 0xFF) })
         self.ef05 = [
             (0x01, identifier), (0x02, Array(fixture.cardType.utf8)), (0x03, Array(fixture.specVersion.utf8)),
             (0x04, [UInt8](repeating: 0, count: 12)), (0x05, try date(fixture.issueDate)), (0x06, try date(fixture.expiryDate)),
             (0x07, Array(fixture.cardNumber.utf8)),
-        ]
+        ].filter { !missing.contains($0.tag) }
         let (namePart, extensionPart) = try Self.splitName(fixture.name)
         var ef06: [(tag: UInt8, value: [UInt8])] = [(0x08, Array(fixture.citizenId.utf8)), (0x09, padded(namePart, 30))]
         if !extensionPart.isEmpty { ef06.append((0x4E, padded(extensionPart, 20))) }
@@ -58,7 +57,7 @@ public final class VirtualSocialSecurityCard: VirtualCard {
             (0x0A, Array(fixture.gender.utf8)), (0x0B, [UInt8(fixture.nation & 0xFF)]), (0x0C, try bcd(fixture.birthplace)),
             (0x0D, try date(fixture.birthDate)),
         ]
-        self.ef06 = ef06
+        self.ef06 = ef06.filter { !missing.contains($0.tag) }
         self.bankRecords = try fixture.bank.map(Self.bankRecords) ?? [:]
         self.session = Mutex(Session(pinTries: fixture.pinTries, externalTries: fixture.externalAuthenticationTries))
     }
@@ -117,7 +116,9 @@ public final class VirtualSocialSecurityCard: VirtualCard {
             guard session.selected == .ssse, command.data.count == 2 else { return [0x6A, 0x82] }
             if self.fixture.addressing == "sfiOnly" { return [0x6A, 0x82] }
             if self.fixture.addressing == "p1Zero" && command.p1 == 0x02 { return [0x6A, 0x86] }
-            switch UInt16(command.data[0]) << 8 | UInt16(command.data[1]) {
+            let id = UInt16(command.data[0]) << 8 | UInt16(command.data[1])
+            if self.fixture.missingFiles.contains(String(id, radix: 16, uppercase: true)) { return [0x6A, 0x82] }
+            switch id {
             case 0xEF05: session.file = .ef05
             case 0xEF06: session.file = .ef06
             default: return [0x6A, 0x82]
@@ -211,6 +212,7 @@ public final class VirtualSocialSecurityCard: VirtualCard {
             default: return [0x6A, 0x82]
             }
             guard let file else { return [0x69, 0x86] }
+            if self.fixture.missingFiles.contains(file.name) { return [0x6A, 0x82] }
             let records = file == .ef05 ? self.ef05 : self.ef06
             item = command.p1 >= 1 && Int(command.p1) <= records.count ? records[Int(command.p1) - 1] : nil
         } else {
@@ -232,14 +234,11 @@ public final class VirtualSocialSecurityCard: VirtualCard {
     // MARK: Bank application
 
     private static func bankRecords(_ bank: SocialSecurityCardFixture.Bank) throws(APDUError) -> [UInt8: [[UInt8]]] {
-        var panDigits = Array(bank.pan.utf8).map { $0 - 0x30 }
-        if panDigits.count % 2 == 1 { panDigits.append(0x0F) }
-        let pan = stride(from: 0, to: panDigits.count, by: 2).map { panDigits[$0] << 4 | panDigits[$0 + 1] }
-        let expiryDigits = Array(bank.expiry.filter { $0 != "-" }.dropFirst(2).utf8).map { $0 - 0x30 }
-        let expiry = stride(from: 0, to: 6, by: 2).map { expiryDigits[$0] << 4 | expiryDigits[$0 + 1] }
-        var trackNibbles = Array(bank.pan.utf8).map { $0 - 0x30 } + [0x0D] + Array(expiryDigits.prefix(4)) + [2, 2, 0, 0, 0, 0, 0]
-        if trackNibbles.count % 2 == 1 { trackNibbles.append(0x0F) }
-        let track2 = stride(from: 0, to: trackNibbles.count, by: 2).map { trackNibbles[$0] << 4 | trackNibbles[$0 + 1] }
+        let expiryText = String(bank.expiry.filter { $0 != "-" }.dropFirst(2))
+        guard let pan = BCD.pack(bank.pan), let expiry = BCD.pack(expiryText), expiry.count == 3 else {
+            throw APDUError(.invalidParameter, reason: "bank PAN or expiry is not digits")
+        }
+        let track2 = BCD.pack(nibbles: BCD.nibbles(pan).prefix(bank.pan.count) + [0x0D] + BCD.nibbles(expiry).prefix(4) + [2, 2, 0, 0, 0, 0, 0])
 
         var first: [TLV] = [TLV(tag: 0x57, value: track2)]
         if let name = bank.holderName {
@@ -318,10 +317,7 @@ public final class VirtualSocialSecurityCard: VirtualCard {
     private func verify(_ command: CommandAPDU, _ session: inout Session) -> [UInt8] {
         guard session.selected == .ssse else { return [0x69, 0x85] }
         guard session.pinTries > 0 else { return [0x69, 0x83] }
-        var digits = Array(self.fixture.pin.utf8).map { $0 - 0x30 }
-        if digits.count % 2 == 1 { digits.append(0x0F) }
-        let expected = stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
-        guard command.data == expected else {
+        guard command.data == BCD.pack(self.fixture.pin) else {
             session.pinTries -= 1
             return session.pinTries == 0 ? [0x69, 0x83] : [0x63, 0xC0 | UInt8(session.pinTries)]
         }

@@ -55,7 +55,7 @@ extension PCSCIntegrationTests {
 
         @Test("every readable fixture decodes to what it holds", arguments: [
             "v2-common", "v2-t0-x", "v3-sm4-rare", "v3-3des-t0", "v1-record-number", "sfi-only", "long-name", "p1-zero",
-            "expired", "ppse-missing",
+            "expired", "ppse-missing", "pin-last-try",
         ])
         func readsFixture(_ name: String) async throws {
             try await self.withCard(name) { fixture in
@@ -75,7 +75,7 @@ extension PCSCIntegrationTests {
 
         @Test("every refusal fixture ends in its typed error", arguments: [
             ("application-locked", "applicationLocked"), ("card-locked", "cardLocked"), ("counterfeit-v3", "cardNotGenuine"),
-            ("invalid-id", "invalidData"),
+            ("invalid-id", "invalidData"), ("file-missing", "fileNotFound"), ("record-missing", "recordNotFound"),
         ])
         func refusal(_ name: String, _ reason: String) async throws {
             try await self.withCard(name) { _ in
@@ -168,7 +168,7 @@ extension PCSCIntegrationTests {
                 let birth = try SSSECodec.record(Array(responses[4].dropLast(2)))
                 #expect(CalendarDate(bcd: birth.value) == ours.identity?.birthDate)
                 let record = try PBOCCodec.recordObjects(Array(responses[6].dropLast(2)))
-                #expect(SSSECodec.bcdDigits(record[0x5A] ?? []) == ours.bank?.pan)
+                #expect(BCD.digits(record[0x5A] ?? []) == ours.bank?.pan)
                 #expect(ours.bank?.pan == fixture.bank?.pan)
             }
         }

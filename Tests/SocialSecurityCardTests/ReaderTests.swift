@@ -43,7 +43,7 @@ struct Bench {
 
 let allReadableFixtures = [
     "v2-common", "v2-t0-x", "v3-sm4-rare", "v3-3des-t0", "v1-record-number", "sfi-only", "long-name", "p1-zero", "expired",
-    "ppse-missing",
+    "ppse-missing", "pin-last-try",
 ]
 
 @Suite struct SocialSecurityCardReaderTests {
@@ -144,6 +144,8 @@ let allReadableFixtures = [
         #expect(await reason("card-locked") == .cardLocked)
         #expect(await reason("counterfeit-v3") == .cardNotGenuine)
         #expect(await reason("invalid-id") == .invalidData)
+        #expect(await reason("file-missing") == .fileNotFound)
+        #expect(await reason("record-missing") == .recordNotFound)
         #expect(await reason("v3-sm4-rare", psam: nil) == .securityModuleMissing)
         #expect(await reason("v3-sm4-rare", psam: VirtualPSAM(keyUsages: [TestKeyScheme.internalAuthenticationUsage])) == .securityModuleKeyMissing)
         #expect(await reason("v3-sm4-rare", psam: VirtualPSAM(algorithms: [0x01])) == .securityModuleUnsupportedAlgorithm(0x03))
@@ -288,5 +290,31 @@ final class TriggerCard: VirtualCard, @unchecked Sendable {
     func process(_ command: [UInt8]) -> [UInt8]? {
         if self.counter.increment() == self.after { self.action() }
         return self.inner.process(command)
+    }
+}
+
+@Suite struct PersonalDataTests {
+    @Test func descriptionsAndDumpsAreMasked() async throws {
+        let bench = try Bench("v2-common")
+        let reading = try await bench.read()
+        let identity = try #require(reading.identity)
+        let bank = try #require(reading.bank)
+        var dumped = ""
+        dump(reading, to: &dumped)
+        for text in ["\(identity)", String(reflecting: identity), "\(bank)", String(reflecting: bank), dumped, "\(reading)"] {
+            #expect(!text.contains("440303198101011117"), "citizen ID in \(text)")
+            #expect(!text.contains("6228230029000005274"), "PAN in \(text)")
+            #expect(!text.contains("张三"), "name in \(text)")
+        }
+        #expect("\(bank)".contains("622823*********5274"))
+        #expect("\(identity)".contains("440***********1117"))
+    }
+
+    @Test func pinPadStructureCarriesTheVerifyTemplate() {
+        let structure = SSSEApplication.pinVerifyStructure()
+        #expect(structure.apduTemplate == [0x00, 0x20, 0x00, 0x00, 0x03, 0xFF, 0xFF, 0xFF])
+        #expect(structure.minimumDigits == 6 && structure.maximumDigits == 6)
+        #expect(structure.formatString & 0x03 == 0x01, "BCD")
+        #expect(SSSEApplication.pinVerifyStructure(length: 4).apduTemplate == [0x00, 0x20, 0x00, 0x00, 0x02, 0xFF, 0xFF])
     }
 }

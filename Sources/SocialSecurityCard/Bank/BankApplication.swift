@@ -93,7 +93,7 @@ public struct BankApplicationReader {
         let step = "decode bank application \(Hex.encode(aid))"
         var pan: String?
         if let value = objects[0x5A] {
-            guard let digits = SSSECodec.bcdDigits(value), (12...19).contains(digits.count) else {
+            guard let digits = BCD.digits(value), (12...19).contains(digits.count) else {
                 throw CardReadError(.invalidData, step: step, detail: "PAN (5A) is not 12–19 BCD digits")
             }
             pan = digits
@@ -102,14 +102,14 @@ public struct BankApplicationReader {
         }
         guard let pan else { throw CardReadError(.invalidData, step: step, detail: "no PAN in 5A or 57") }
         var expiry: CalendarDate?
-        if let value = objects[0x5F24], value.count == 3, let digits = SSSECodec.bcdDigits(value), digits.count == 6 {
+        if let value = objects[0x5F24], value.count == 3, let digits = BCD.digits(value), digits.count == 6 {
             expiry = CalendarDate(digits: "20" + digits)
         }
         func text(_ tag: TLVTag) -> String? {
             guard let value = objects[tag], let decoded = try? GB18030.decode(value), !decoded.isEmpty else { return nil }
             return decoded
         }
-        let sequence = objects[0x5F34].flatMap { SSSECodec.bcdDigits($0) }.flatMap { Int($0) }
+        let sequence = objects[0x5F34].flatMap { BCD.digits($0) }.flatMap { Int($0) }
         let holderID = objects[0x9F61].map { String(decoding: $0.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self).trimmingSpaces() }
         return BankApplicationData(
             aid: aid, pan: pan, panSequenceNumber: sequence, expiry: expiry,
@@ -163,4 +163,13 @@ public struct BankApplicationReader {
             throw CardReadError(error, step: step)
         }
     }
+}
+
+extension BankApplicationData: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Masked: safe to log. The clear PAN is only in ``pan``, for the flow that sends it to the bank.
+    public var description: String {
+        "BankApplicationData(AID \(Hex.encode(self.aid)), PAN \(self.maskedPAN), holder ID \(self.holderID.map(Masking.citizenID) ?? "-"))"
+    }
+    public var debugDescription: String { self.description }
+    public var customMirror: Mirror { Mirror(self, children: ["masked": self.description], displayStyle: .struct) }
 }

@@ -187,8 +187,7 @@ public enum PBOCCodec {
 
     /// PAN and expiry from track 2 equivalent data (`57`): BCD PAN, separator `D`, YYMM, …
     public static func track2(_ value: [UInt8]) -> (pan: String, expiry: String)? {
-        var nibbles: [UInt8] = []
-        for byte in value { nibbles += [byte >> 4, byte & 0x0F] }
+        let nibbles = BCD.nibbles(value)
         guard let separator = nibbles.firstIndex(of: 0x0D), (12...19).contains(separator),
             nibbles[..<separator].allSatisfy({ $0 <= 9 }), nibbles.count >= separator + 5,
             nibbles[(separator + 1)...(separator + 4)].allSatisfy({ $0 <= 9 })

@@ -218,9 +218,7 @@ public struct SSSEApplication {
     static func packPIN(_ digits: String) -> [UInt8]? {
         let values = digits.compactMap(\.wholeNumberValue)
         guard values.count == digits.count, (4...12).contains(values.count) else { return nil }
-        var padded = values.map(UInt8.init)
-        if padded.count % 2 == 1 { padded.append(0x0F) }
-        return stride(from: 0, to: padded.count, by: 2).map { padded[$0] << 4 | padded[$0 + 1] }
+        return BCD.pack(nibbles: values.map(UInt8.init))
     }
 
     /// The PC/SC part 10 structure for VERIFY on a PIN-pad reader: packed BCD digits, `length` digits

@@ -60,18 +60,4 @@ public enum SSSECodec {
     public static func isAbsent(_ value: [UInt8]) -> Bool {
         value.isEmpty || value.allSatisfy { $0 == 0x00 } || value.allSatisfy { $0 == 0xFF }
     }
-
-    /// Digits of a packed BCD value, stopping at the first `F` nibble (padding).
-    /// - Returns: `nil` when a nibble other than `F` padding is not a decimal digit.
-    public static func bcdDigits(_ value: [UInt8]) -> String? {
-        var digits = ""
-        for byte in value {
-            for nibble in [byte >> 4, byte & 0x0F] {
-                if nibble == 0x0F { return digits }
-                guard nibble <= 9 else { return nil }
-                digits.append(Character(String(nibble)))
-            }
-        }
-        return digits
-    }
 }

@@ -47,7 +47,7 @@ public struct SocialSecurityIdentity: Hashable, Sendable {
     /// The card's region code digits, from the card identification code.
     public static func regionDigits(cardIdentifier: [UInt8]) -> String? {
         guard cardIdentifier.count >= 3 else { return nil }
-        return SSSECodec.bcdDigits(Array(cardIdentifier.prefix(3)))
+        return BCD.digits(Array(cardIdentifier.prefix(3)))
     }
 }
 
@@ -120,7 +120,7 @@ extension SocialSecurityIdentity {
             self.nation = nil
         }
         if let value = values[SSSEItem.birthplace.tag], !SSSECodec.isAbsent(value) {
-            guard let digits = SSSECodec.bcdDigits(value) else { throw invalid(.birthplace, "not BCD: \(Hex.encode(value))") }
+            guard let digits = BCD.digits(value) else { throw invalid(.birthplace, "not BCD: \(Hex.encode(value))") }
             self.birthplace = digits
         } else {
             self.birthplace = nil
@@ -133,4 +133,13 @@ extension String {
     func trimmingSpaces() -> String {
         String(self.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
+}
+
+extension SocialSecurityIdentity: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Masked: safe to log. The clear values are only in the properties.
+    public var description: String {
+        "SocialSecurityIdentity(spec \(self.specVersion), card \(Masking.tail(self.cardNumber)), ID \(self.citizenID.masked), name \(Masking.name(self.name)))"
+    }
+    public var debugDescription: String { self.description }
+    public var customMirror: Mirror { Mirror(self, children: ["masked": self.description], displayStyle: .struct) }
 }

@@ -169,11 +169,11 @@ public enum TraceRedactor {
 
     /// Track 2: synthetic PAN digits up to the `D` separator, the expiry (4 digits) kept, the rest zeros.
     static func syntheticTrack2(_ value: [UInt8]) -> [UInt8] {
-        var nibbles = value.flatMap { [$0 >> 4, $0 & 0x0F] }
+        var nibbles = BCD.nibbles(value)
         guard let separator = nibbles.firstIndex(of: 0x0D) else { return [UInt8](repeating: 0, count: value.count) }
         for index in nibbles.indices where index < separator { nibbles[index] = index == 0 ? 6 : index == 1 ? 2 : 0 }
         for index in nibbles.indices where index > separator + 4 && nibbles[index] != 0x0F { nibbles[index] = 0 }
-        return stride(from: 0, to: nibbles.count, by: 2).map { nibbles[$0] << 4 | nibbles[$0 + 1] }
+        return BCD.pack(nibbles: nibbles)
     }
 
     static func fitted(_ bytes: [UInt8], _ length: Int, pad: UInt8) -> [UInt8] {
