@@ -156,8 +156,9 @@ public struct SSSEApplication {
         var generator = SystemRandomNumberGenerator()
         let challenge = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let internalStep = "INTERNAL AUTHENTICATE"
-        let cardAnswer = try self.send(
-            try! CommandAPDU(cla: 0, ins: 0x88, p1: 0, p2: 0, data: challenge, expectedLength: 256), step: internalStep)
+        // Case 3, as the standard's wrapper sends it (cards.md §1.4): a T=0 card answers 61xx, a T=1 card
+        // answers with the data.
+        let cardAnswer = try self.send(try! CommandAPDU(cla: 0, ins: 0x88, p1: 0, p2: 0, data: challenge), step: internalStep)
         guard cardAnswer.status.rawValue == 0x9000 else { throw CardReadError.from(cardAnswer.status, step: internalStep) }
         let expected: [UInt8]
         do {
