@@ -1,4 +1,4 @@
-public import Identity
+import Identity
 public import Messages
 import APDU
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A virtual social security card, described as data (a JSON file). Every field but the holder's has a
 /// default, so a fixture states only what makes it special.

@@ -1,4 +1,4 @@
-public import APDU
+import APDU
 public import CardSimulator
 import Synchronization
 

@@ -29,6 +29,7 @@ extension PCSCIntegrationTests {
 
         /// Puts `fixture`'s card (and the virtual PSAM) in the slots, waits until pcscd sees cards there,
         /// and runs `body`.
+        @discardableResult
         func withCard<R>(_ name: String, _ body: (SocialSecurityCardFixture) async throws -> R) async throws -> R {
             let fixture = try SocialSecurityCardFixture.load(path: sscFixturePath(name))
             Self.cardHolder.swap(to: try VirtualSocialSecurityCard.make(fixture))

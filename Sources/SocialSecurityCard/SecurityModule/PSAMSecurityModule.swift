@@ -1,4 +1,4 @@
-public import APDU
+import APDU
 public import CardCore
 
 /// Where a PSAM keeps the keys for social security cards, and how it is asked to use them.

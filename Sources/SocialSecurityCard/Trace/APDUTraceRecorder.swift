@@ -1,4 +1,4 @@
-public import APDU
+import APDU
 import Synchronization
 
 /// Records a card read's exchanges for field diagnosis, with personal data replaced by synthetic
