@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "CardSimulator", targets: ["CardSimulator"]),
         .library(name: "SocialSecurityCard", targets: ["SocialSecurityCard"]),
         .library(name: "VirtualCards", targets: ["VirtualCards"]),
+        .library(name: "ResidentIDCard", targets: ["ResidentIDCard"]),
+        .library(name: "IDModuleSimulator", targets: ["IDModuleSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,6 +60,13 @@ let package = Package(
             name: "VirtualCards",
             dependencies: ["APDU", "CardSimulator", "Identity", "KioskCrypto", "SocialSecurityCard"],
             swiftSettings: swiftSettings),
+        // The resident ID card through the reader's security module: frame codec, serial transport,
+        // commands, the four text layouts, the reader loop, the PC/SC chip-serial fallback.
+        .target(
+            name: "ResidentIDCard", dependencies: ["APDU", "CardCore", "Identity", "Messages"], swiftSettings: swiftSettings),
+        // A security-module simulator on a pseudo-terminal, with fault injection, from fixture files.
+        .target(
+            name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore"], swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -100,6 +109,10 @@ let package = Package(
         .testTarget(
             name: "SocialSecurityCardTests",
             dependencies: ["SocialSecurityCard", "VirtualCards", "CardCore", "CardSimulator", "Identity", "Messages", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ResidentIDCardTests",
+            dependencies: ["ResidentIDCard", "IDModuleSimulator", "Identity", "APDU", "Messages", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "PCSCTests",

@@ -28,5 +28,7 @@ public struct Region: Hashable, Sendable, CustomStringConvertible {
         "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
         "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区", "65": "新疆维吾尔自治区",
         "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+        // Residence permits for Taiwan residents use 830000 (HK 810000, Macao 820000).
+        "83": "台湾地区（居住证）",
     ]
 }

@@ -1,0 +1,252 @@
+import Foundation
+import ResidentIDCard
+import CardCore
+import Glibc
+import Synchronization
+
+/// An ID-card security module in software, on a pseudo-terminal: tests and demos drive the real tty
+/// code through it. The module answers the protocol of `cards.md` §3.2 for the card put on it, and
+/// injects faults: corrupt checksums, split and glued writes, a slow module, failing reads, a failed
+/// self-test, and being unplugged (pty closed) and plugged back.
+///
+/// The pty's slave is reached through a symbolic link at `linkPath` (as udev links `/dev/serial/by-id/…`),
+/// which is re-pointed when the module is plugged back, so clients reopen the same path.
+public final class IDModuleSimulator: Sendable {
+    public struct Faults: Sendable, Hashable {
+        /// The next N answers carry a wrong checksum.
+        public var corruptChecksums = 0
+        /// Answers are written in small pieces with pauses (a frame arrives byte by byte).
+        public var splitWrites = false
+        /// Each answer is followed, in the same write, by a stray status frame (frames glued together).
+        public var gluedWrites = false
+        /// Noise bytes written before each answer.
+        public var leadingNoise: [UInt8] = []
+        /// Wait before answering.
+        public var delay: Duration = .zero
+        /// The next N reads fail with `41`.
+        public var failingReads = 0
+        /// Status answers `60` (self-test failed).
+        public var selfTestFailed = false
+        /// Whether "find" finds a card again after it was read while it stays (most modules do not).
+        public var refindsPresentCard = false
+        public init() {}
+    }
+
+    private enum CardState { case idle, found, selected, read }
+
+    private struct State {
+        var faults = Faults()
+        var card: IDCardFixture?
+        var cardState = CardState.idle
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        var running = false
+        var generation = 0
+        var requests: [String] = []
+    }
+
+    public let linkPath: String
+    private let state = Mutex(State())
+
+    public init(linkPath: String) { self.linkPath = linkPath }
+
+    deinit { self.stop() }
+
+    /// The faults in force; change them at any time.
+    public var faults: Faults {
+        get { self.state.withLock { $0.faults } }
+        set { self.state.withLock { $0.faults = newValue } }
+    }
+
+    /// Commands received so far (names).
+    public var requests: [String] { self.state.withLock { $0.requests } }
+
+    /// Whether the module is plugged in (its pty open).
+    public var isPlugged: Bool { self.state.withLock { $0.master >= 0 } }
+
+    /// Puts a card on the reader.
+    public func place(_ card: IDCardFixture) {
+        self.state.withLock {
+            $0.card = card
+            $0.cardState = .idle
+        }
+    }
+
+    /// Takes the card away.
+    public func removeCard() {
+        self.state.withLock {
+            $0.card = nil
+            $0.cardState = .idle
+        }
+    }
+
+    /// Plugs the module in: a new pty, the link pointed at it, a thread serving it.
+    public func plug() throws {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        guard openpty(&master, &slave, nil, nil, nil) == 0 else {
+            throw NSError(domain: "IDModuleSimulator", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "openpty failed"])
+        }
+        // Raw on the slave, or its line discipline would echo and translate bytes.
+        var settings = termios()
+        tcgetattr(slave, &settings)
+        cfmakeraw(&settings)
+        tcsetattr(slave, TCSANOW, &settings)
+        _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+        let slaveName = String(cString: ttyname(slave))
+        let temporary = self.linkPath + ".new"
+        unlink(temporary)
+        guard symlink(slaveName, temporary) == 0, rename(temporary, self.linkPath) == 0 else {
+            close(master)
+            close(slave)
+            throw NSError(domain: "IDModuleSimulator", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "cannot link \(self.linkPath)"])
+        }
+        let generation = self.state.withLock { state -> Int in
+            state.master = master
+            state.slave = slave
+            state.running = true
+            state.generation += 1
+            state.cardState = .idle
+            return state.generation
+        }
+        let fd = master
+        let thread = Thread { [self] in
+            ThreadName.set("id-module-sim")
+            self.serve(master: fd, generation: generation)
+        }
+        thread.start()
+    }
+
+    /// Unplugs the module: closes the pty (the client sees the device vanish) and removes the link.
+    public func unplug() {
+        let (master, slave) = self.state.withLock { state -> (Int32, Int32) in
+            defer {
+                state.master = -1
+                state.slave = -1
+                state.running = false
+            }
+            return (state.master, state.slave)
+        }
+        unlink(self.linkPath)
+        if slave >= 0 { close(slave) }
+        if master >= 0 { close(master) }
+    }
+
+    /// Stops the simulator for good.
+    public func stop() { self.unplug() }
+
+    private func isCurrent(_ generation: Int) -> Bool {
+        self.state.withLock { $0.running && $0.generation == generation }
+    }
+
+    private func serve(master: Int32, generation: Int) {
+        var assembler = FrameAssembler()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while self.isCurrent(generation) {
+            var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 50)
+            guard self.isCurrent(generation) else { return }
+            if ready <= 0 { continue }
+            let count = read(master, &buffer, buffer.count)
+            if count <= 0 {
+                if count < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+                // No client has the slave open right now (EIO): wait for one.
+                Thread.sleep(forTimeInterval: 0.02)
+                continue
+            }
+            assembler.append(buffer.prefix(count))
+            while let result = assembler.next() {
+                let answer: ModuleFrame
+                switch result {
+                case .success(let frame): answer = self.answer(frame)
+                case .failure: answer = ModuleFrame(status: .checksumError)
+                }
+                self.write(answer, to: master)
+            }
+        }
+    }
+
+    private func write(_ frame: ModuleFrame, to master: Int32) {
+        let faults = self.state.withLock { state -> Faults in
+            let faults = state.faults
+            if state.faults.corruptChecksums > 0 { state.faults.corruptChecksums -= 1 }
+            return faults
+        }
+        if faults.delay > .zero { Thread.sleep(forTimeInterval: faults.delay.inSeconds) }
+        var bytes = faults.leadingNoise + frame.bytes
+        if faults.corruptChecksums > 0 { bytes[bytes.count - 1] ^= 0x5A }
+        if faults.gluedWrites { bytes += ModuleFrame(status: .ok).bytes }
+        if faults.splitWrites {
+            var offset = 0
+            var size = 1
+            while offset < bytes.count {
+                let end = min(bytes.count, offset + size)
+                Self.writeAll(Array(bytes[offset..<end]), to: master)
+                offset = end
+                size = size % 7 + 1
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+        } else {
+            Self.writeAll(bytes, to: master)
+        }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written <= 0 {
+                if errno == EAGAIN || errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
+
+    /// The module's answer to one request.
+    private func answer(_ request: ModuleFrame) -> ModuleFrame {
+        guard let command = ModuleCommand(frame: request) else { return ModuleFrame(status: .unknownCommand) }
+        return self.state.withLock { state -> ModuleFrame in
+            state.requests.append(command.description)
+            switch command {
+            case .reset:
+                state.cardState = .idle
+                return ModuleFrame(status: .ok)
+            case .status:
+                return ModuleFrame(status: state.faults.selfTestFailed ? .selfTestFailed : .ok)
+            case .readModuleID:
+                return ModuleFrame(status: .ok, data: [0x05, 0x00, 0x01, 0x00, 0x21, 0xF3, 0x33, 0x01, 0xD2, 0x02, 0x96, 0x49, 0x15, 0xCD, 0x5B, 0x07])
+            case .setBaudRate:
+                return ModuleFrame(status: .ok)
+            case .findCard:
+                guard state.card != nil else { return ModuleFrame(status: .findFailed) }
+                if state.cardState == .read && !state.faults.refindsPresentCard { return ModuleFrame(status: .findFailed) }
+                state.cardState = .found
+                return ModuleFrame(status: .cardFound, data: [0, 0, 0, 0])
+            case .selectCard:
+                guard state.card != nil, state.cardState == .found else { return ModuleFrame(status: .selectFailed) }
+                state.cardState = .selected
+                return ModuleFrame(status: .ok, data: [UInt8](repeating: 0, count: 8))
+            case .readText, .readTextWithFingerprint:
+                guard let card = state.card, state.cardState == .selected else { return ModuleFrame(status: .readFailed) }
+                if state.faults.failingReads > 0 {
+                    state.faults.failingReads -= 1
+                    state.cardState = .idle
+                    return ModuleFrame(status: .readFailed)
+                }
+                state.cardState = .read
+                let withFingerprint = command == .readTextWithFingerprint
+                let fingerprint: [UInt8]? = withFingerprint ? (card.fingerprint == true ? [UInt8](repeating: 0x43, count: 1024) : []) : nil
+                let response = ReadResponse(text: IDCardText.encode(card.card), photo: card.photo, fingerprint: fingerprint)
+                return ModuleFrame(status: .ok, data: response.data)
+            case .readNewestAddress:
+                guard let card = state.card else { return ModuleFrame(status: .readFailed) }
+                guard let address = card.newestAddress else { return ModuleFrame(status: .noContent) }
+                var units = Array(address.utf16.prefix(35))
+                units += [UInt16](repeating: 0x20, count: 35 - units.count)
+                return ModuleFrame(status: .ok, data: units.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
+            }
+        }
+    }
+}
