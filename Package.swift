@@ -66,13 +66,13 @@ let package = Package(
             name: "ResidentIDCard", dependencies: ["APDU", "CardCore", "Identity", "Messages"], swiftSettings: swiftSettings),
         // A security-module simulator on a pseudo-terminal, with fault injection, from fixture files.
         .target(
-            name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore"], swiftSettings: swiftSettings),
+            name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore", "CardSimulator"], swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "kioskctl",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -116,7 +116,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "PCSCTests",
-            dependencies: ["PCSC", "CardSimulator", "TestSupport", "SocialSecurityCard", "VirtualCards", "Identity"], swiftSettings: swiftSettings),
+            dependencies: [
+                "PCSC", "CardSimulator", "TestSupport", "SocialSecurityCard", "VirtualCards", "Identity", "ResidentIDCard",
+                "IDModuleSimulator",
+            ], swiftSettings: swiftSettings),
     ]
 )
 
@@ -127,5 +130,7 @@ if Context.environment["ENABLE_FUZZ"] != nil {
         .executableTarget(
             name: "FuzzSocialSecurityCard", dependencies: ["APDU", "CardCore", "Identity", "SocialSecurityCard"],
             path: "Fuzz/FuzzSocialSecurityCard", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "FuzzIDModule", dependencies: ["ResidentIDCard"], path: "Fuzz/FuzzIDModule", swiftSettings: swiftSettings),
     ]
 }

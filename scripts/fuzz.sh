@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets with AddressSanitizer, each for a set time.
-# Usage: scripts/fuzz.sh [seconds per target] [target ...]   (default 60 s; targets FuzzAPDU FuzzSocialSecurityCard)
+# Usage: scripts/fuzz.sh [seconds per target] [target ...]   (default 60 s; all three targets)
 #   FuzzAPDU                 command/response APDUs, BER-TLV (strict and EMV), T=0 rules
 #   FuzzSocialSecurityCard   SSSE records and FCI, GPO/AFL/DOL, payment directories and records, track 2,
 #                            GB18030, the trace redactor, and a whole card read fed with arbitrary answers
+#   FuzzIDModule             ID-card module frames (streaming and strict), read responses, the text block
 # Crashes are written as crash-* in the repo root; keep each one as a regression fixture in the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzAPDU FuzzSocialSecurityCard)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzAPDU FuzzSocialSecurityCard FuzzIDModule)
 # SwiftPM gives each compile only one of two --sanitize options (which one varies from build to build) and the
 # link both; -Xswiftc pins the compile flags, so the objects always carry coverage counters and ASan.
 build() {
@@ -48,6 +49,15 @@ seed_ssc() {
     cp Tests/SocialSecurityCardTests/Fixtures/*.bin "$corpus/" 2>/dev/null || true
 }
 
+seed_idmodule() {
+    local corpus="$1"
+    # First byte = chunk size and fingerprint flag; then frames from cards.md §7.
+    printf '\x03\xAA\xAA\xAA\x96\x69\x00\x04\x00\x00\x90\x94' > "$corpus/status-ok"
+    printf '\x00\xAA\xAA\xAA\x96\x69\x00\x08\x00\x00\x9F\x00\x00\x00\x00\x97\xAA\xAA\xAA\x96\x69\x00\x04\x00\x00\x80\x84' > "$corpus/find"
+    printf '\x05\x00\x13\xAA\xAA\xAA\x96\x69\x00\x03\x30\x01\x32' > "$corpus/noise-read"
+    cp Fuzz/Seeds/FuzzIDModule/*.bin "$corpus/"
+}
+
 for target in "${targets[@]}"; do
     echo "==> $target for ${seconds}s"
     build "$target" >/dev/null
@@ -58,6 +68,7 @@ for target in "${targets[@]}"; do
     case "$target" in
         FuzzAPDU) seed_apdu "$corpus" ;;
         FuzzSocialSecurityCard) seed_ssc "$corpus" ;;
+        FuzzIDModule) seed_idmodule "$corpus" ;;
     esac
     SWIFT_BACKTRACE=enable=no "$bin" "$corpus" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 2>&1 \
         | grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|Done' || true

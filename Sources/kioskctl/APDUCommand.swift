@@ -53,30 +53,16 @@ struct APDUCommand: AsyncParsableCommand {
         let commands = try self.apdus.map(Self.parse)
         let repeats = self.repeat
         let connection = try await PCSCSystem().connect(reader: self.reader)
-        defer { Task { await connection.disconnect() } }
-        let (exchanges, times) = try await connection.withTransaction { channel -> ([Exchange], [Double]) in
-            var exchanges: [Exchange] = []
-            var times: [Double] = []
-            times.reserveCapacity(repeats * commands.count)
-            let clock = ContinuousClock()
-            for pass in 0..<repeats {
-                for command in commands {
-                    let start = clock.now
-                    let response = try channel.send(command)
-                    let elapsed = clock.now - start
-                    let micros = elapsed.inMicroseconds
-                    times.append(micros)
-                    if pass == 0 {
-                        exchanges.append(Exchange(
-                            command: Hex.encode(command.bytes), response: Hex.encode(response.data),
-                            sw: Hex.encode([response.status.sw1, response.status.sw2]), meaning: response.status.meaning,
-                            microseconds: micros))
-                    }
-                }
-            }
-            return (exchanges, times)
+        let outcome: Result<([Exchange], [Double]), any Error>
+        do {
+            outcome = .success(try await connection.withTransaction { channel in
+                try Self.exchange(commands, repeats: repeats, on: channel)
+            })
+        } catch {
+            outcome = .failure(error)
         }
         await connection.disconnect()
+        let (exchanges, times) = try outcome.get()
         let median = Self.median(times)
         if self.json {
             struct Output: Encodable {
@@ -97,6 +83,30 @@ struct APDUCommand: AsyncParsableCommand {
             print("sent \(times.count) APDUs (\(repeats) × \(commands.count))")
             print(String(format: "median %.1f µs", median))
         }
+    }
+
+    /// Sends the list `repeats` times; returns the first pass's exchanges and every round trip in µs.
+    static func exchange(_ commands: [CommandAPDU], repeats: Int, on channel: any CardChannel) throws -> ([Exchange], [Double]) {
+        var exchanges: [Exchange] = []
+        var times: [Double] = []
+        times.reserveCapacity(repeats * commands.count)
+        let clock = ContinuousClock()
+        for pass in 0..<repeats {
+            for command in commands {
+                let start = clock.now
+                let response = try channel.send(command)
+                let elapsed = clock.now - start
+                let micros = elapsed.inMicroseconds
+                times.append(micros)
+                if pass == 0 {
+                    exchanges.append(Exchange(
+                        command: Hex.encode(command.bytes), response: Hex.encode(response.data),
+                        sw: Hex.encode([response.status.sw1, response.status.sw2]), meaning: response.status.meaning,
+                        microseconds: micros))
+                }
+            }
+        }
+        return (exchanges, times)
     }
 
     static func median(_ values: [Double]) -> Double {

@@ -62,8 +62,13 @@ struct CardRead: AsyncParsableCommand {
             } catch {
                 throw CardReadError(error, step: "connect to \"\(self.reader)\"")
             }
-            defer { Task { await connection.disconnect() } }
-            reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
+            do throws(CardReadError) {
+                reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
+            } catch {
+                await connection.disconnect()
+                throw error
+            }
+            await connection.disconnect()
         } catch {
             failure = error
         }

@@ -5,8 +5,8 @@ import Foundation
 struct KioskCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
-        abstract: "CardKiosk control: readers, cards and virtual cards.",
-        subcommands: [Readers.self, APDUCommand.self, CardCommand.self, Watch.self, VirtualCardCommand.self]
+        abstract: "CardKiosk control: readers, social security cards, ID cards, and virtual cards.",
+        subcommands: [Readers.self, APDUCommand.self, CardCommand.self, IDCardCommand.self, Watch.self, VirtualCardCommand.self]
     )
 }
 

@@ -1,0 +1,55 @@
+import Foundation
+import IDModuleSimulator
+import ResidentIDCard
+import Testing
+
+/// `kioskctl idcard read` against the simulator's pty, as an operator runs it.
+@Suite(.timeLimit(.minutes(1))) struct KioskctlIDCardTests {
+    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("kioskctl").path
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test func readJSONMaskedAndUnmasked() async throws {
+        let bench = try PTYBench()
+        let device = bench.directory + "/ttyID"
+        let fixture = try idFixture("resident-x-longterm")
+        bench.simulator.faults.refindsPresentCard = true
+        bench.simulator.place(fixture)
+        let masked = try Self.run(["idcard", "read", "--device", device, "--json"])
+        #expect(masked.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(masked.output.utf8)) as? [String: Any])
+        #expect(object["type"] as? String == "residentIDCard")
+        #expect(object["name"] as? String == "李娜")
+        #expect(object["gender"] as? String == "female")
+        #expect(object["nation"] as? String == "回族")
+        #expect(object["birthDate"] as? String == "1975-06-12")
+        #expect(object["address"] as? String == fixture.address)
+        #expect(object["citizenId"] as? String == "110***********008X")
+        #expect(object["issuer"] as? String == fixture.issuer)
+        #expect(object["validFrom"] as? String == "2015-08-01")
+        #expect(object["validTo"] as? String == "长期")
+        #expect(!masked.output.contains(fixture.idNumber))
+        let unmasked = try Self.run(["idcard", "read", "--device", device, "--json", "--unmasked"])
+        #expect(unmasked.output.contains(fixture.idNumber))
+        bench.simulator.removeCard()
+        let none = try Self.run(["idcard", "read", "--device", device, "--json"])
+        #expect(none.status == 3)
+        #expect(none.output.contains("\"reason\":\"noCard\""))
+        await bench.finish()
+        let gone = try Self.run(["idcard", "read", "--device", device])
+        #expect(gone.status == 4)
+        #expect(gone.output.contains("ID-card module not available"))
+    }
+}
