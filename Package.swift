@@ -80,7 +80,8 @@ let package = Package(
         .executableTarget(
             name: "kioskd",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
+                "IDModuleSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The product's main job, for a person to watch. For now (foundation issue): kioskd with the mock reader,
-# a virtual social security card inserted, read through the channel (T=0 rules), and taken out.
-# Later issues grow this into a full activation with the simulated bank.
+# The product's main job, for a person to watch. For now: kioskd reads a resident ID card through the module
+# simulator on a pty and a virtual 3.00 social security card (with the virtual PSAM) in the mock reader,
+# logs both (masked) and whether they belong to the same person. Later issues grow this into a full
+# activation with the simulated bank.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pcscd-env.sh

@@ -20,7 +20,7 @@ bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/CardCore | grep -vE 'i
 bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import COpenSSL' Sources | grep -v '^Sources/KioskCrypto/' || true)
 [ -z "$bad" ] || kiosk_die "COpenSSL imported outside Sources/KioskCrypto: $bad"
 # The card applications speak only CardChannel/CardConnection: never the PC/SC driver.
-bad=$(grep -rlE '^\s*(public |internal )?import (PCSC|CPCSCLite)$' Sources/SocialSecurityCard Sources/Identity Sources/Messages || true)
+bad=$(grep -rlE '^\s*(public |internal )?import (PCSC|CPCSCLite)$' Sources/SocialSecurityCard Sources/ResidentIDCard Sources/Identity Sources/Messages || true)
 [ -z "$bad" ] || kiosk_die "card applications must not import the PC/SC driver: $bad"
 
 echo "==> building (debug, with tests)"

@@ -31,6 +31,12 @@ public struct IDCardFixture: Codable, Sendable, Hashable {
     public var newestAddress: String?
     public var fingerprint: Bool?
 
+    public init(name: String, idNumber: String, type: IDDocumentType = .residentIDCard) {
+        self.name = name
+        self.idNumber = idNumber
+        self.type = type
+    }
+
     public static func load(path: String) throws -> IDCardFixture {
         try JSONDecoder().decode(IDCardFixture.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
