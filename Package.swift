@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "VirtualCards", targets: ["VirtualCards"]),
         .library(name: "ResidentIDCard", targets: ["ResidentIDCard"]),
         .library(name: "IDModuleSimulator", targets: ["IDModuleSimulator"]),
+        .library(name: "BankGateway", targets: ["BankGateway"]),
+        .library(name: "BankSimulator", targets: ["BankSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -67,6 +69,11 @@ let package = Package(
         // A security-module simulator on a pseudo-terminal, with fault injection, from fixture files.
         .target(
             name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore", "CardSimulator"], swiftSettings: swiftSettings),
+        // The bank as the flow sees it: requests, typed outcomes with messages, result-code tables,
+        // profiles and the registry that picks an implementation by kind.
+        .target(name: "BankGateway", dependencies: ["Identity", "Messages"], swiftSettings: swiftSettings),
+        // The simulated bank: ledger, idempotency, outcomes from fixtures, fault injection; the in-process gateway.
+        .target(name: "BankSimulator", dependencies: ["APDU", "BankGateway", "Identity", "KioskCrypto"], swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -110,6 +117,9 @@ let package = Package(
         .testTarget(
             name: "SocialSecurityCardTests",
             dependencies: ["SocialSecurityCard", "VirtualCards", "CardCore", "CardSimulator", "Identity", "Messages", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BankGatewayTests", dependencies: ["BankGateway", "BankSimulator", "KioskCrypto", "APDU", "Messages"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",

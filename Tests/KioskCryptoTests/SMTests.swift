@@ -52,3 +52,20 @@ import Testing
         #expect(throws: SM2.Failure.self) { try SM2.Key(publicKeyPEM: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n") }
     }
 }
+
+@Suite struct PINBlockTests {
+    @Test func formatZeroVectors() throws {
+        // gateway.md V9 (psec tests).
+        #expect(Hex.encode(try ISO0PINBlock.clearBlock(pin: "1234", pan: "5555555551234567")) == "041261AAAAEDCBA9")
+        #expect(Hex.encode(try ISO0PINBlock.clearBlock(pin: "123456789012", pan: "5555555551234567")) == "0C1261032D8226A9")
+        #expect(try ISO0PINBlock.pin(fromClearBlock: Hex.decode("041261AAAAEDCBA9"), pan: "5555555551234567") == "1234")
+    }
+
+    @Test func refusesBadInput() throws {
+        #expect(throws: ISO0PINBlock.Failure.self) { try ISO0PINBlock.clearBlock(pin: "123", pan: "5555555551234567") }
+        #expect(throws: ISO0PINBlock.Failure.self) { try ISO0PINBlock.clearBlock(pin: "12a4", pan: "5555555551234567") }
+        #expect(throws: ISO0PINBlock.Failure.self) { try ISO0PINBlock.clearBlock(pin: "1234", pan: "555") }
+        // The right block under the wrong PAN does not open.
+        #expect(throws: ISO0PINBlock.Failure.self) { try ISO0PINBlock.pin(fromClearBlock: Hex.decode("041261AAAAEDCBA9"), pan: "6228230029000005274") }
+    }
+}
