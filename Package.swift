@@ -25,11 +25,17 @@ let package = Package(
         .library(name: "IDModuleSimulator", targets: ["IDModuleSimulator"]),
         .library(name: "BankGateway", targets: ["BankGateway"]),
         .library(name: "BankSimulator", targets: ["BankSimulator"]),
+        .library(name: "BankHTTP", targets: ["BankHTTP"]),
+        .library(name: "BankSimulatorServer", targets: ["BankSimulatorServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         // The only C in the project: libpcsclite's headers, seen through one module map.
@@ -74,6 +80,32 @@ let package = Package(
         .target(name: "BankGateway", dependencies: ["Identity", "Messages"], swiftSettings: swiftSettings),
         // The simulated bank: ledger, idempotency, outcomes from fixtures, fault injection; the in-process gateway.
         .target(name: "BankSimulator", dependencies: ["APDU", "BankGateway", "Identity", "KioskCrypto"], swiftSettings: swiftSettings),
+        // The http-json gateway: wire format, request/response signing (RSA-SHA256, SM2-with-SM3), replay
+        // guard, SM4 field sealing, and the gateway on async-http-client with mutual TLS.
+        .target(
+            name: "BankHTTP",
+            dependencies: [
+                "BankGateway", "KioskCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        // The simulated bank's HTTP server (SwiftNIO), faults carried out on the wire.
+        .target(
+            name: "BankSimulatorServer",
+            dependencies: [
+                "BankSimulator", "BankGateway", "BankHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -106,7 +138,8 @@ let package = Package(
         ),
         // Helpers shared by the test targets (recording cards, counters, event collection).
         .target(
-            name: "TestSupport", dependencies: ["APDU", "CardCore", "CardSimulator"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["APDU", "CardCore", "CardSimulator", "BankGateway", "BankSimulator", "KioskCrypto"],
+            path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
             name: "APDUTests", dependencies: ["APDU"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
@@ -119,7 +152,11 @@ let package = Package(
             dependencies: ["SocialSecurityCard", "VirtualCards", "CardCore", "CardSimulator", "Identity", "Messages", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "BankGatewayTests", dependencies: ["BankGateway", "BankSimulator", "KioskCrypto", "APDU", "Messages"],
+            name: "BankGatewayTests", dependencies: ["BankGateway", "BankSimulator", "KioskCrypto", "APDU", "Messages", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BankHTTPTests",
+            dependencies: ["BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto", "APDU", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",

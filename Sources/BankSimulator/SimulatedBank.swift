@@ -72,7 +72,7 @@ public actor SimulatedBank {
         "55": "pinError", "96": "unavailable", "25": "notFound", "77": "resignOn",
     ]
 
-    public let fixture: Fixture
+    public nonisolated let fixture: Fixture
     private var entries: [String: LedgerEntry] = [:]
     private var order: [String] = []
     private var references = 0

@@ -34,28 +34,45 @@ public struct BlockCipher: Sendable {
         self.algorithm = algorithm
     }
 
-    /// Encrypts whole blocks.
-    public func encrypt(_ data: [UInt8]) throws(Failure) -> [UInt8] { try self.run(data, encrypt: true) }
+    /// Encrypts whole blocks (ECB, no padding).
+    public func encrypt(_ data: [UInt8]) throws(Failure) -> [UInt8] { try self.run(data, encrypt: true, iv: nil) }
 
-    /// Decrypts whole blocks.
-    public func decrypt(_ data: [UInt8]) throws(Failure) -> [UInt8] { try self.run(data, encrypt: false) }
+    /// Decrypts whole blocks (ECB, no padding).
+    public func decrypt(_ data: [UInt8]) throws(Failure) -> [UInt8] { try self.run(data, encrypt: false, iv: nil) }
 
-    private func run(_ data: [UInt8], encrypt: Bool) throws(Failure) -> [UInt8] {
-        guard data.count % self.algorithm.blockSize == 0 else {
+    /// Encrypts any length in CBC mode with PKCS#7 padding under `iv` (one block).
+    public func encryptCBC(_ data: [UInt8], iv: [UInt8]) throws(Failure) -> [UInt8] { try self.run(data, encrypt: true, iv: iv) }
+
+    /// Decrypts CBC with PKCS#7 padding; a wrong key or tampered data fails the padding check.
+    public func decryptCBC(_ data: [UInt8], iv: [UInt8]) throws(Failure) -> [UInt8] { try self.run(data, encrypt: false, iv: iv) }
+
+    private func run(_ data: [UInt8], encrypt: Bool, iv: [UInt8]?) throws(Failure) -> [UInt8] {
+        let padded = iv != nil
+        if let iv, iv.count != self.algorithm.blockSize {
+            throw Failure(description: "the IV must be one \(self.algorithm.blockSize)-byte block")
+        }
+        guard padded || data.count % self.algorithm.blockSize == 0 else {
             throw Failure(description: "\(data.count) bytes is not a whole number of \(self.algorithm.blockSize)-byte blocks")
         }
-        guard !data.isEmpty else { return [] }
+        guard padded || !data.isEmpty else { return [] }
         guard let context = EVP_CIPHER_CTX_new() else { throw Failure(description: "EVP_CIPHER_CTX_new failed") }
         defer { EVP_CIPHER_CTX_free(context) }
-        let cipher = self.algorithm == .sm4 ? EVP_sm4_ecb() : EVP_des_ede3_ecb()
+        let cipher =
+            switch (self.algorithm, padded) {
+            case (.sm4, false): EVP_sm4_ecb()
+            case (.sm4, true): EVP_sm4_cbc()
+            case (.tripleDES, false): EVP_des_ede3_ecb()
+            case (.tripleDES, true): EVP_des_ede3_cbc()
+            }
         guard let cipher else { throw Failure(description: "this OpenSSL has no \(self.algorithm.rawValue)") }
         var output = [UInt8](repeating: 0, count: data.count + self.algorithm.blockSize)
         var written: Int32 = 0
         var final: Int32 = 0
+        let ivBytes = iv ?? []
         let ok = self.key.withUnsafeBufferPointer { key in
             output.withUnsafeMutableBufferPointer { out in
-                guard EVP_CipherInit_ex(context, cipher, nil, key.baseAddress, nil, encrypt ? 1 : 0) == 1,
-                    EVP_CIPHER_CTX_set_padding(context, 0) == 1,
+                guard EVP_CipherInit_ex(context, cipher, nil, key.baseAddress, padded ? ivBytes : nil, encrypt ? 1 : 0) == 1,
+                    EVP_CIPHER_CTX_set_padding(context, padded ? 1 : 0) == 1,
                     EVP_CipherUpdate(context, out.baseAddress, &written, data, Int32(data.count)) == 1,
                     EVP_CipherFinal_ex(context, out.baseAddress! + Int(written), &final) == 1
                 else { return false }

@@ -1,5 +1,6 @@
 import BankGateway
 import BankSimulator
+import TestSupport
 import Testing
 
 @Suite struct SimulatedBankTests {

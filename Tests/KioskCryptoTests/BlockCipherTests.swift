@@ -31,3 +31,21 @@ import Testing
         #expect(try cipher.encrypt([]) == [])
     }
 }
+
+@Suite struct CBCTests {
+    @Test(arguments: [BlockCipher.Algorithm.sm4, .tripleDES])
+    func roundTripsAnyLength(_ algorithm: BlockCipher.Algorithm) throws {
+        let cipher = try BlockCipher(algorithm, key: [UInt8](repeating: 0x11, count: 16))
+        let iv = [UInt8](repeating: 0x22, count: algorithm.blockSize)
+        for length in [0, 1, 15, 16, 17, 100] {
+            let plain = (0..<length).map { UInt8($0 & 0xFF) }
+            let encrypted = try cipher.encryptCBC(plain, iv: iv)
+            #expect(encrypted.count % algorithm.blockSize == 0 && encrypted.count > plain.count)
+            #expect(try cipher.decryptCBC(encrypted, iv: iv) == plain)
+        }
+        let other = try BlockCipher(algorithm, key: [UInt8](repeating: 0x33, count: 16))
+        let encrypted = try cipher.encryptCBC(Array("440303198101011117".utf8), iv: iv)
+        #expect((try? other.decryptCBC(encrypted, iv: iv)) != Array("440303198101011117".utf8))
+        #expect(throws: BlockCipher.Failure.self) { try cipher.encryptCBC([1], iv: [1, 2]) }
+    }
+}

@@ -1,0 +1,79 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Collects one HTTP request, lets the server decide on its own task, and carries out the reply on the
+/// channel's event loop (including the faults: hang, close, reset, late, twice).
+final class BankRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: SimulatedBankServer
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    init(server: SimulatedBankServer) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            self.body = []
+        case .body(var buffer):
+            guard self.body.count + buffer.readableBytes <= 1 << 20 else {
+                context.close(promise: nil)
+                return
+            }
+            self.body += buffer.readBytes(length: buffer.readableBytes) ?? []
+        case .end:
+            guard let head = self.head else { return }
+            self.head = nil
+            let body = self.body
+            let server = self.server
+            let channel = context.channel
+            let method = head.method
+            let uri = head.uri
+            let headers = head.headers
+            let keepAlive = head.isKeepAlive
+            Task {
+                let reply = await server.handle(method: method, uri: uri, headers: headers, body: body)
+                await server.carryOut(reply, channel: channel, keepAlive: keepAlive)
+            }
+        }
+    }
+}
+
+extension SimulatedBankServer {
+    func carryOut(_ reply: SimulatedBankServer.Reply, channel: any Channel, keepAlive: Bool) async {
+        switch reply {
+        case .respond(let status, let body, let mode):
+            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: mode), channel: channel, keepAlive: keepAlive)
+        case .twice(let status, let body):
+            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: true)
+            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: keepAlive)
+        case .late(let delay, let status, let body):
+            try? await Task.sleep(for: delay)
+            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: false)
+        case .hang:
+            break
+        case .close:
+            try? await channel.close()
+        case .reset:
+            // SO_LINGER 0: close sends RST instead of FIN.
+            if let provider = channel as? any SocketOptionProvider {
+                try? await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+            }
+            try? await channel.close()
+        }
+    }
+
+    static func write(status: HTTPResponseStatus, body: [UInt8], headers: HTTPHeaders, channel: any Channel, keepAlive: Bool) {
+        var headers = headers
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+        let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        if !keepAlive { done.whenComplete { _ in channel.close(promise: nil) } }
+    }
+}
