@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "BankHTTP",
             dependencies: [
-                "BankGateway", "KioskCrypto",
+                "APDU", "BankGateway", "KioskCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -156,7 +156,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BankHTTPTests",
-            dependencies: ["BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto", "APDU", "TestSupport"],
+            dependencies: [
+                "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto", "APDU", "TestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",

@@ -248,7 +248,9 @@ public final class HTTPGateway: BankGateway {
             }
             return .failedAfterSending("\(client)")
         }
-        if error is NIOConnectionError || error is NIOSSLError { return .notSent("\(error)") }
+        // A TLS alert or handshake failure: the server's application never receives data on a session
+        // whose handshake it refused (with TLS 1.3 the client may already have written the request).
+        if error is NIOConnectionError || error is NIOSSLError || error is BoringSSLError { return .notSent("\(error)") }
         if let io = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(io.errnoCode) { return .notSent("\(io)") }
         if error is ChannelError, "\(error)".contains("connectTimeout") { return .notSent("\(error)") }
         return .failedAfterSending("\(error)")

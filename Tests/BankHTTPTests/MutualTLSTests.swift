@@ -1,0 +1,127 @@
+import BankGateway
+import BankHTTP
+import BankSimulator
+import BankSimulatorServer
+import Foundation
+import NIOSSL
+import TestSupport
+import Testing
+
+/// A private CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI.
+struct TestPKI {
+    let directory: String
+
+    init() throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("pki-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: self.path("server.ext"), atomically: true, encoding: .utf8)
+        try "extendedKeyUsage=clientAuth\n".write(toFile: self.path("client.ext"), atomically: true, encoding: .utf8)
+        for name in ["ca", "other-ca"] {
+            try self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=CardKiosk test \(name)"])
+        }
+        for (name, cn) in [("server", "127.0.0.1"), ("client", "KIOSK001")] {
+            try self.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(cn)"])
+            try self.openssl([
+                "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "\(name).pem", "-days", "2",
+                "-extfile", "\(name).ext",
+            ])
+        }
+        try TestKeys.terminal.privateKey.write(toFile: self.path("terminal.key"), atomically: true, encoding: .utf8)
+        try TestKeys.bank.publicKey.write(toFile: self.path("bank.pub"), atomically: true, encoding: .utf8)
+    }
+
+    func path(_ name: String) -> String { self.directory + "/" + name }
+
+    private func openssl(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: self.directory)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+    }
+
+    /// The bank server's TLS: its certificate, and client certificates required, chained to the CA.
+    func serverTLS() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(self.path("server.pem")).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: self.path("server.key"), format: .pem)))
+        tls.certificateVerification = .noHostnameVerification
+        tls.trustRoots = .file(self.path("ca.pem"))
+        return tls
+    }
+
+    func profile(port: Int, settings extra: [String: String]) -> BankProfile {
+        var profile = SimulatorGateway.profile(responseMilliseconds: 8000)
+        profile.kind = "http-json"
+        profile.endpoint = "https://127.0.0.1:\(port)"
+        profile.settings = [
+            "signingScheme": "rsa", "signingKeyFile": self.path("terminal.key"), "bankPublicKeyFile": self.path("bank.pub"), "serial": "TERM-1",
+            "trustRootsFile": self.path("ca.pem"), "clientCertificateFile": self.path("client.pem"), "clientKeyFile": self.path("client.key"),
+            "sm4FieldKey": "00112233445566778899AABBCCDDEEFF",
+        ].merging(extra) { $1 }
+        return profile
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct MutualTLSTests {
+    @Test func mutualTLSFromAProfile() async throws {
+        let pki = try TestPKI()
+        let bank = SimulatedBank()
+        let server = SimulatedBankServer(
+            bank: bank,
+            configuration: .init(
+                signer: try RSASigner(pem: TestKeys.bank.privateKey), terminalVerifier: try RSAVerifier(pem: TestKeys.terminal.publicKey),
+                tls: try pki.serverTLS(), fieldKey: Array([0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF])))
+        let port = try await server.start()
+
+        // With the client certificate: approved, the ID number sealed on the way.
+        let gateway = try HTTPGateway(profile: pki.profile(port: port, settings: [:]))
+        let outcome = await gateway.activate(try request())
+        await gateway.shutdown()
+        if case .approved = outcome {} else { Issue.record("approved over mutual TLS: \(outcome)") }
+
+        // Without a client certificate the handshake fails: nothing was sent.
+        var noCertificate = pki.profile(port: port, settings: [:])
+        noCertificate.settings["clientCertificateFile"] = nil
+        noCertificate.settings["clientKeyFile"] = nil
+        let anonymous = try HTTPGateway(profile: noCertificate)
+        let anonymousOutcome = await anonymous.activate(try request())
+        await anonymous.shutdown()
+        if case .unavailable = anonymousOutcome {} else { Issue.record("no client certificate: \(anonymousOutcome)") }
+
+        // A server certificate from another CA is not trusted.
+        let distrustful = try HTTPGateway(profile: pki.profile(port: port, settings: ["trustRootsFile": pki.path("other-ca.pem")]))
+        let distrustfulOutcome = await distrustful.activate(try request())
+        await distrustful.shutdown()
+        if case .unavailable = distrustfulOutcome {} else { Issue.record("untrusted server: \(distrustfulOutcome)") }
+
+        #expect(await bank.ledger().count == 1)
+        await server.stop()
+    }
+
+    @Test func profileMistakesNameTheSetting() throws {
+        let pki = try TestPKI()
+        func key(_ settings: [String: String], endpoint: String? = nil) -> String? {
+            var profile = pki.profile(port: 1, settings: settings)
+            if let endpoint { profile.endpoint = endpoint }
+            do {
+                _ = try HTTPGateway(profile: profile)
+                return nil
+            } catch {
+                return error.key
+            }
+        }
+        #expect(key(["signingScheme": "md5"]) == "settings.signingScheme")
+        #expect(key(["signingKeyFile": "/nonexistent.pem"]) == "settings.signingKeyFile")
+        #expect(key(["signingKeyFile": pki.path("ca.pem")]) == "settings.signingKeyFile")
+        #expect(key(["sm4FieldKey": "1234"]) == "settings.sm4FieldKey")
+        #expect(key([:], endpoint: "tcp://127.0.0.1:1") == "endpoint")
+        var halfTLS = pki.profile(port: 1, settings: [:])
+        halfTLS.settings["clientKeyFile"] = nil
+        #expect(throws: GatewayConfigurationError(key: "settings.clientKeyFile", problem: "")) { try HTTPGateway(profile: halfTLS) }
+    }
+}
