@@ -159,6 +159,9 @@ let package = Package(
             dependencies: [
                 "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto", "APDU", "TestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

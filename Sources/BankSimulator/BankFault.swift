@@ -15,6 +15,8 @@ public enum BankFault: String, Hashable, Sendable, Codable, CaseIterable {
     case malformedBody
     /// Applied; the answer's signature is wrong.
     case badSignature
+    /// Applied; the answer carries no signature at all (a forged 2xx looks like this).
+    case unsignedAnswer
     /// Nothing applied; the server answers 5xx.
     case serverError
     /// Nothing applied; the connection is reset after the request arrived.

@@ -57,9 +57,9 @@ public struct SimulatorGateway: BankGateway {
         case .malformedBody:
             _ = await self.bank.activate(request)
             return .unknown(detail: "answer body malformed")
-        case .badSignature:
+        case .badSignature, .unsignedAnswer:
             _ = await self.bank.activate(request)
-            return .unknown(detail: "answer signature invalid: treated as forged")
+            return .unknown(detail: "answer signature invalid or missing: treated as forged")
         case .delay:
             try? await Task.sleep(for: await self.bank.faultDelay)
             return self.outcome(await self.bank.activate(request))

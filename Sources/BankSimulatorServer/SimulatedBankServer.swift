@@ -183,6 +183,7 @@ public final class SimulatedBankServer: Sendable {
         case .answerAfterTimeout: return .late(self.configuration.lateAnswerDelay, status: status, body: bytes)
         case .malformedBody: return .respond(status: status, body: Array("{\"code\": \"00\", \"bankRef".utf8), signature: .valid)
         case .badSignature: return .respond(status: status, body: bytes, signature: .wrong)
+        case .unsignedAnswer: return .respond(status: status, body: bytes, signature: .none)
         case .duplicateAnswer: return .twice(status: status, body: bytes)
         default: return reply
         }

@@ -88,7 +88,7 @@ import Testing
 
     @Test(arguments: [
         (BankFault.serverError, false, 0), (.noAnswer, false, 0), (.connectionReset, false, 0), (.dropAfterApplying, false, 1),
-        (.answerAfterTimeout, false, 1), (.malformedBody, false, 1), (.badSignature, false, 1), (.delay, true, 1),
+        (.answerAfterTimeout, false, 1), (.malformedBody, false, 1), (.badSignature, false, 1), (.unsignedAnswer, false, 1), (.delay, true, 1),
         (.duplicateAnswer, true, 1),
     ])
     func everyFaultEndsInTheRightOutcome(_ fault: BankFault, _ final: Bool, _ effects: Int) async throws {

@@ -78,7 +78,7 @@ struct HTTPBench {
     @Test(arguments: [
         (BankFault.serverError, "unavailable", 0), (.noAnswer, "unknown", 0), (.connectionReset, "unknown", 0),
         (.dropAfterApplying, "unknown", 1), (.answerAfterTimeout, "unknown", 1), (.malformedBody, "unknown", 1),
-        (.badSignature, "unknown", 1), (.delay, "approved", 1), (.duplicateAnswer, "approved", 1),
+        (.badSignature, "unknown", 1), (.unsignedAnswer, "unknown", 1), (.delay, "approved", 1), (.duplicateAnswer, "approved", 1),
     ])
     func everyFaultKnobOverHTTP(_ fault: BankFault, _ expected: String, _ effects: Int) async throws {
         // Faults that end in a client timeout get a short one; the others a generous one (CI machines are busy).

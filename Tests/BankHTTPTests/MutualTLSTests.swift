@@ -1,8 +1,11 @@
+import AsyncHTTPClient
 import BankGateway
 import BankHTTP
 import BankSimulator
 import BankSimulatorServer
 import Foundation
+import NIOCore
+import NIOHTTP1
 import NIOSSL
 import TestSupport
 import Testing
@@ -123,5 +126,41 @@ struct TestPKI {
         var halfTLS = pki.profile(port: 1, settings: [:])
         halfTLS.settings["clientKeyFile"] = nil
         #expect(throws: GatewayConfigurationError(key: "settings.clientKeyFile", problem: "")) { try HTTPGateway(profile: halfTLS) }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct RegistryAndReplayTests {
+    @Test func theProfileKindPicksTheImplementation() async throws {
+        let pki = try TestPKI()
+        var registry = GatewayRegistry()
+        registry.registerHTTPJSON()
+        registry.registerSimulator(bank: SimulatedBank())
+        #expect(registry.kinds == ["http-json", "simulator"])
+        let http = try registry.makeGateway(for: pki.profile(port: 1, settings: [:]))
+        #expect(http is HTTPGateway)
+        await (http as? HTTPGateway)?.shutdown()
+        #expect(try registry.makeGateway(for: SimulatorGateway.profile()) is SimulatorGateway)
+    }
+
+    @Test func aReplayedRequestIsRefusedByTheBank() async throws {
+        let bench = try await HTTPBench()
+        // Sign one request by hand and send it twice, byte for byte.
+        let signer = try RSASigner(pem: TestKeys.terminal.privateKey)
+        let timestamp = Int(Date().timeIntervalSince1970)
+        let nonce = BankWire.nonce()
+        let path = "\(BankWire.activationsPath)/ck-replay-test-key"
+        let signature = try signer.sign(SigningString.request(method: "GET", pathAndQuery: path, timestamp: timestamp, nonce: nonce, body: []))
+        let header = BankWire.Authorization(
+            algorithm: signer.algorithm, terminal: "KIOSK001", nonce: nonce, timestamp: timestamp, serial: "T", signature: Data(signature).base64EncodedString()
+        ).header
+        var statuses: [Int] = []
+        for _ in 0..<2 {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(bench.port)\(path)")
+            request.headers.add(name: "Authorization", value: header)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            statuses.append(Int(response.status.code))
+        }
+        #expect(statuses == [200, 401])
+        await bench.finish()
     }
 }
