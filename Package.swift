@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "kioskd", targets: ["kioskd"]),
         .executable(name: "kioskctl", targets: ["kioskctl"]),
         .executable(name: "kiosk-bench", targets: ["kiosk-bench"]),
+        .executable(name: "kiosk-bank-sim", targets: ["kiosk-bank-sim"]),
         .library(name: "APDU", targets: ["APDU"]),
         .library(name: "CardCore", targets: ["CardCore"]),
         .library(name: "PCSC", targets: ["PCSC"]),
@@ -133,6 +134,17 @@ let package = Package(
             dependencies: [
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kiosk-bank-sim",
+            dependencies: [
+                "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

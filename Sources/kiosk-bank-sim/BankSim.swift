@@ -1,0 +1,153 @@
+import APDU
+import ArgumentParser
+import AsyncHTTPClient
+import BankGateway
+import BankHTTP
+import BankSimulator
+import BankSimulatorServer
+import Foundation
+import KioskCrypto
+import NIOCore
+import NIOSSL
+
+/// `kiosk-bank-sim`: the simulated bank as a standalone server (demo, kiosk-UI development, acceptance
+/// tests at an outlet), and its ledger.
+@main
+struct BankSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiosk-bank-sim",
+        abstract: "The simulated bank: an HTTP/JSON bank server with a ledger and fault injection.",
+        subcommands: [Serve.self, Ledger.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the simulated bank until Ctrl-C.",
+        discussion: """
+            --keys DIR holds the bank's and the terminal's TEST keys (created when missing) and gets a bank profile,
+            DIR/profile.json, that points an http-json gateway at this server. The first line printed is
+            `listening on http://HOST:PORT` once the port is bound.
+            Faults: \(BankFault.allCases.map(\.rawValue).joined(separator: ", ")).
+            """)
+
+    @Option(help: "Outcome rules (JSON: defaultCode, rules [{pan|idNumber, code, triesLeft}], pinKey, processingMilliseconds).")
+    var fixture: String?
+
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port (0 = any free port).") var port = 8089
+    @Option(help: "Directory of the test keys and the generated profile.") var keys: String
+    @Option(help: "Signing scheme: rsa or sm2.") var scheme = "rsa"
+    @Option(help: "Queue a fault for the next request (repeatable).") var fault: [String] = []
+    @Option(help: "Apply a fault to a share of requests: NAME:PROBABILITY.") var faultRate: String?
+    @Option(help: "SM4 key (32 hex digits) the kiosk seals ID numbers with.") var sm4FieldKey: String?
+    @Option(help: "Seconds before a late answer.") var lateAnswerSeconds = 3
+
+    func run() async throws {
+        let fixture = try self.fixture.map(SimulatedBank.Fixture.load(path:)) ?? SimulatedBank.Fixture()
+        let bank = SimulatedBank(fixture: fixture)
+        var plan = FaultPlan(queue: try self.fault.map(Self.fault))
+        if let rate = self.faultRate {
+            let parts = rate.split(separator: ":")
+            guard parts.count == 2, let probability = Double(parts[1]), (0...1).contains(probability) else {
+                throw ValidationError("--fault-rate takes NAME:PROBABILITY, e.g. dropAfterApplying:0.2")
+            }
+            plan.rate = (try Self.fault(String(parts[0])), probability)
+        }
+        await bank.setFaults(plan)
+        let keys = try TestKeyFiles(directory: self.keys, scheme: self.scheme)
+        let fieldKey = try self.sm4FieldKey.map { try Hex.decode($0) }
+        let server = SimulatedBankServer(
+            bank: bank,
+            configuration: .init(
+                host: self.host, port: self.port, signer: try keys.bankSigner(), terminalVerifier: try keys.terminalVerifier(), fieldKey: fieldKey,
+                lateAnswerDelay: .seconds(self.lateAnswerSeconds)))
+        let port = try await server.start()
+        try keys.writeProfile(endpoint: "http://\(self.host):\(port)", sm4FieldKey: self.sm4FieldKey)
+        // Unbuffered: a script or test waits for this line.
+        FileHandle.standardOutput.write(Data("listening on http://\(self.host):\(port)\n".utf8))
+        FileHandle.standardOutput.write(Data("test keys and profile in \(self.keys) (TEST keys: never use them with a real bank)\n".utf8))
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    static func fault(_ name: String) throws -> BankFault {
+        guard let fault = BankFault(rawValue: name) else {
+            throw ValidationError("unknown fault \(name); choose one of \(BankFault.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return fault
+    }
+}
+
+struct Ledger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the simulated bank's ledger.")
+
+    @Option(help: "The simulated bank's base URL.") var url = "http://127.0.0.1:8089"
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let request = HTTPClientRequest(url: self.url + "/sim/ledger")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        let data = Data(body.readableBytesView)
+        if self.json {
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let entries = try JSONDecoder().decode([SimulatedBank.LedgerEntry].self, from: data)
+        print("\(entries.count) keys")
+        for entry in entries {
+            print("\(entry.key)  \(entry.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) code \(entry.code)  effects \(entry.effects)  requests \(entry.requests)  \(entry.bankReference ?? "-")  \(entry.maskedPAN)")
+        }
+    }
+}
+
+/// The bank's and the terminal's test key pairs in a directory, created when missing.
+struct TestKeyFiles {
+    let directory: String
+    let scheme: String
+
+    init(directory: String, scheme: String) throws {
+        guard scheme == "rsa" || scheme == "sm2" else { throw ValidationError("--scheme is rsa or sm2") }
+        self.directory = directory
+        self.scheme = scheme
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for party in ["bank", "terminal"] where !FileManager.default.fileExists(atPath: self.path("\(party).key")) {
+            let (privateKey, publicKey): (String, String)
+            if scheme == "rsa" {
+                (privateKey, publicKey) = try RSASigner.generatePEM()
+            } else {
+                let key = try SM2.Key.generate()
+                (privateKey, publicKey) = (key.privateKeyPEM, key.publicKeyPEM)
+            }
+            try privateKey.write(toFile: self.path("\(party).key"), atomically: true, encoding: .utf8)
+            try publicKey.write(toFile: self.path("\(party).pub"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    func path(_ name: String) -> String { self.directory + "/" + name }
+
+    func bankSigner() throws -> any MessageSigner {
+        let pem = try String(contentsOfFile: self.path("bank.key"), encoding: .utf8)
+        return self.scheme == "rsa" ? try RSASigner(pem: pem) : SM2Signer(key: try SM2.Key(privateKeyPEM: pem))
+    }
+
+    func terminalVerifier() throws -> any SignatureVerifier {
+        let pem = try String(contentsOfFile: self.path("terminal.pub"), encoding: .utf8)
+        return self.scheme == "rsa" ? try RSAVerifier(pem: pem) : SM2Verifier(key: try SM2.Key(publicKeyPEM: pem))
+    }
+
+    /// An http-json profile for a kiosk that talks to this server.
+    func writeProfile(endpoint: String, sm4FieldKey: String?) throws {
+        var settings = [
+            "signingScheme": self.scheme, "signingKeyFile": self.path("terminal.key"), "bankPublicKeyFile": self.path("bank.pub"),
+            "serial": "SIM-TERMINAL-1",
+        ]
+        if let key = sm4FieldKey { settings["sm4FieldKey"] = key }
+        let profile = BankProfile(
+            name: "Simulated bank (HTTP)", kind: "http-json", bankCode: "SIM", terminalID: "KIOSK001", endpoint: endpoint,
+            timeouts: .init(connectMilliseconds: 2000, responseMilliseconds: 10_000), resultCodes: SimulatedBank.resultCodes, settings: settings)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(profile).write(to: URL(fileURLWithPath: self.path("profile.json")))
+    }
+}
