@@ -10,6 +10,7 @@ extension HTTPGateway {
     /// | setting | meaning |
     /// |---|---|
     /// | `signingScheme` | `rsa` (SHA256withRSA) or `sm2` (SM2-with-SM3) |
+    /// | `signingString` | the signing-string form; `wechat-v3` (the default, the only one so far) |
     /// | `signingKeyFile` | the terminal's private key (PEM) |
     /// | `bankPublicKeyFile` | the bank's public key (PEM) for answers |
     /// | `serial` | the terminal certificate's serial, sent with each request |
@@ -27,6 +28,10 @@ extension HTTPGateway {
             } catch {
                 throw GatewayConfigurationError(key: "settings.\(setting)", problem: "cannot read \(path): \(error.localizedDescription)")
             }
+        }
+        let form = profile.settings["signingString"] ?? "wechat-v3"
+        guard form == "wechat-v3" else {
+            throw GatewayConfigurationError(key: "settings.signingString", problem: "\"\(form)\" is not a signing-string form this gateway knows (wechat-v3)")
         }
         let scheme = try profile.setting("signingScheme")
         let signingPEM = try read("signingKeyFile")

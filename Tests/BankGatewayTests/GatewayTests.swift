@@ -80,3 +80,15 @@ import Testing
         #expect(throws: GatewayConfigurationError(key: "kind", problem: "")) { try registry.makeGateway(for: other) }
     }
 }
+
+@Suite struct ShippedProfilesTests {
+    /// The profiles in Config/bank-profiles decode, and their result codes are all known classes.
+    @Test(arguments: ["simulator", "http-json.example"])
+    func shippedProfilesAreValid(_ name: String) throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Config/bank-profiles/\(name).json").path
+        let profile = try BankProfile.load(path: path)
+        _ = try profile.resultCodeTable()
+        #expect(["simulator", "http-json"].contains(profile.kind))
+    }
+}

@@ -119,6 +119,7 @@ struct TestPKI {
             }
         }
         #expect(key(["signingScheme": "md5"]) == "settings.signingScheme")
+        #expect(key(["signingString": "icbc-sorted-params"]) == "settings.signingString")
         #expect(key(["signingKeyFile": "/nonexistent.pem"]) == "settings.signingKeyFile")
         #expect(key(["signingKeyFile": pki.path("ca.pem")]) == "settings.signingKeyFile")
         #expect(key(["sm4FieldKey": "1234"]) == "settings.sm4FieldKey")
