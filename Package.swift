@@ -154,7 +154,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "APDUTests", dependencies: ["APDU"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+            name: "APDUTests", dependencies: ["APDU", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "CardCoreTests", dependencies: ["CardCore", "CardSimulator", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], swiftSettings: swiftSettings),

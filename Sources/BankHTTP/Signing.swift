@@ -48,8 +48,6 @@ public struct RSASigner: MessageSigner {
         }
     }
 
-    init(key: _RSA.Signing.PrivateKey) { self.key = key }
-
     public func sign(_ message: [UInt8]) throws(SigningError) -> [UInt8] {
         do {
             return Array(try self.key.signature(for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5).rawRepresentation)

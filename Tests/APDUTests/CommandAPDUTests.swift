@@ -1,4 +1,5 @@
 import APDU
+import TestSupport
 import Testing
 
 @Suite("Command APDUs")

@@ -1,6 +1,7 @@
 import APDU
 import Foundation
 import ResidentIDCard
+import TestSupport
 import Testing
 
 /// The frame vectors of cards.md §7 (all checksums there verified by XOR).
@@ -132,17 +133,5 @@ import Testing
             got += self.drain(&assembler).frames
         }
         #expect(got == Self.frames + Self.frames)
-    }
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
