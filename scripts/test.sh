@@ -23,6 +23,10 @@ bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import COpenSSL' 
 bad=$(grep -rlE '^\s*(public |internal )?import (PCSC|CPCSCLite)$' Sources/SocialSecurityCard Sources/ResidentIDCard Sources/Identity Sources/Messages || true)
 [ -z "$bad" ] || kiosk_die "card applications must not import the PC/SC driver: $bad"
 
+# The bank interface knows no transport: no NIO, no HTTP client, no OpenSSL.
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/BankGateway | grep -vE 'import (Foundation|Identity|Messages)$' || true)
+[ -z "$bad" ] || kiosk_die "Sources/BankGateway may import only Foundation, Identity and Messages, found: $bad"
+
 echo "==> building (debug, with tests)"
 mkdir -p "$KIOSK_STATE_DIR"
 build_log="$KIOSK_STATE_DIR/build.log"
