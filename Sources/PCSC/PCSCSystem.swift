@@ -22,6 +22,15 @@ public final class PCSCSystem: SmartCardSystem {
         self.commandWorker.stop()
     }
 
+    /// Releases the command context on its thread and waits for that, then stops the thread. Call it
+    /// before a short-lived process exits: a context still being released while the process tears down
+    /// libpcsclite crashes the exit.
+    public func shutdown() async {
+        let box = self.commandContext
+        _ = try? await self.commandWorker.run { () throws(ReaderError) in box.release() }
+        self.commandWorker.stop()
+    }
+
     /// Contexts this process holds right now (for leak checks and diagnostics).
     public static var liveContexts: Int { liveContextCount.load(ordering: .relaxed) }
 

@@ -52,17 +52,20 @@ struct APDUCommand: AsyncParsableCommand {
     func run() async throws {
         let commands = try self.apdus.map(Self.parse)
         let repeats = self.repeat
-        let connection = try await PCSCSystem().connect(reader: self.reader)
-        let outcome: Result<([Exchange], [Double]), any Error>
-        do {
-            outcome = .success(try await connection.withTransaction { channel in
-                try Self.exchange(commands, repeats: repeats, on: channel)
-            })
-        } catch {
-            outcome = .failure(error)
+        let reader = self.reader
+        let (exchanges, times) = try await withPCSCSystem { system in
+            let connection = try await system.connect(reader: reader)
+            let outcome: Result<([Exchange], [Double]), any Error>
+            do {
+                outcome = .success(try await connection.withTransaction { channel in
+                    try Self.exchange(commands, repeats: repeats, on: channel)
+                })
+            } catch {
+                outcome = .failure(error)
+            }
+            await connection.disconnect()
+            return try outcome.get()
         }
-        await connection.disconnect()
-        let (exchanges, times) = try outcome.get()
         let median = Self.median(times)
         if self.json {
             struct Output: Encodable {

@@ -50,7 +50,8 @@ struct CardRead: AsyncParsableCommand {
     func run() async throws {
         let system = PCSCSystem()
         var options = CardReadOptions(readsBank: !self.noBank)
-        if let psam = self.psam { options.securityModule = PSAMSecurityModule(system: system, reader: psam) }
+        let psamModule = self.psam.map { PSAMSecurityModule(system: system, reader: $0) }
+        options.securityModule = psamModule
         let recorder = self.trace.map { _ in APDUTraceRecorder() }
         options.trace = recorder
         var reading: SocialSecurityCardReading?
@@ -72,6 +73,8 @@ struct CardRead: AsyncParsableCommand {
         } catch {
             failure = error
         }
+        await psamModule?.close()
+        await system.shutdown()
         if let path = self.trace, let recorder {
             try recorder.text.write(toFile: path, atomically: true, encoding: .utf8)
         }

@@ -128,17 +128,21 @@ struct IDCardSerial: AsyncParsableCommand {
     @Option(help: "The contactless PC/SC reader.") var reader: String
 
     func run() async throws {
-        let connection = try await PCSCSystem().connect(reader: self.reader)
-        let result: Result<[UInt8], IDModuleError>
-        do throws(IDModuleError) {
-            result = .success(try await IDCardChipSerial.read(connection: connection))
-        } catch {
-            result = .failure(error)
+        let reader = self.reader
+        let (result, atr) = try await withPCSCSystem { system -> (Result<[UInt8], IDModuleError>, [UInt8]) in
+            let connection = try await system.connect(reader: reader)
+            let result: Result<[UInt8], IDModuleError>
+            do throws(IDModuleError) {
+                result = .success(try await IDCardChipSerial.read(connection: connection))
+            } catch {
+                result = .failure(error)
+            }
+            await connection.disconnect()
+            return (result, connection.atr)
         }
-        await connection.disconnect()
         switch result {
         case .success(let serial):
-            print("chip serial \(Hex.encode(serial)) (ATR \(Hex.encode(connection.atr)))")
+            print("chip serial \(Hex.encode(serial)) (ATR \(Hex.encode(atr)))")
         case .failure(let error):
             FileHandle.standardError.write(Data("error: \(error.operatorMessage)\n".utf8))
             throw ExitCode(3)

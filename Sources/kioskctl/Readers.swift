@@ -12,7 +12,7 @@ struct Readers: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let readers = try await PCSCSystem().readers()
+        let readers = try await withPCSCSystem { try await $0.readers() }
         if self.json {
             print(try JSONOutput.encode(readers.map(ReaderJSON.init)))
             return
