@@ -8,10 +8,17 @@ import KioskCrypto
 import TestSupport
 import Testing
 
-/// Keys shared by the tests (RSA key generation is slow).
+/// Test key pairs from `Tests/Fixtures/bank/keys` (generating RSA keys in a debug build takes seconds
+/// of CPU that the other tests need).
 enum TestKeys {
-    static let bank = try! RSASigner.generatePEM()
-    static let terminal = try! RSASigner.generatePEM()
+    static func pair(_ name: String) -> (privateKey: String, publicKey: String) {
+        let base = "\(fixturesDirectory)/bank/keys/\(name)"
+        return (try! String(contentsOfFile: base + ".key", encoding: .utf8), try! String(contentsOfFile: base + ".pub", encoding: .utf8))
+    }
+    static let bank = pair("bank")
+    static let terminal = pair("terminal")
+    static let stranger = pair("stranger")
+    static let otherBank = pair("other-bank")
 }
 
 /// A simulated bank on a loopback port and an http-json gateway pointed at it; each test has its own.
@@ -122,8 +129,7 @@ struct HTTPBench {
 
     @Test func forgedAndUnsignedAnswersAreNeverTrusted() async throws {
         // The gateway expects another bank key: every answer's signature fails.
-        let other = try RSASigner.generatePEM()
-        let bench = try await HTTPBench(bankVerifier: try RSAVerifier(pem: other.publicKey))
+        let bench = try await HTTPBench(bankVerifier: try RSAVerifier(pem: TestKeys.otherBank.publicKey))
         guard case .unknown(let detail) = await bench.gateway.activate(try request()) else { Issue.record("forged answer"); await bench.finish(); return }
         #expect(detail.contains("signature"))
         #expect(await bench.effects == 1, "the bank applied it: the flow must resolve, not retry blindly")
@@ -131,8 +137,7 @@ struct HTTPBench {
     }
 
     @Test func badRequestSignatureIsRefusedAndNothingApplied() async throws {
-        let stranger = try RSASigner.generatePEM()
-        let bench = try await HTTPBench(terminalSigner: try RSASigner(pem: stranger.privateKey))
+        let bench = try await HTTPBench(terminalSigner: try RSASigner(pem: TestKeys.stranger.privateKey))
         guard case .unavailable(let detail) = await bench.gateway.activate(try request()) else { Issue.record("401"); await bench.finish(); return }
         #expect(detail.contains("401"))
         #expect(await bench.bank.ledger().isEmpty)
