@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "BankSimulator", targets: ["BankSimulator"]),
         .library(name: "BankHTTP", targets: ["BankHTTP"]),
         .library(name: "BankSimulatorServer", targets: ["BankSimulatorServer"]),
+        .library(name: "ISO8583", targets: ["ISO8583"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -107,6 +108,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
+        // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
+        .target(name: "ISO8583", swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -176,6 +179,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
+        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",
             dependencies: ["ResidentIDCard", "IDModuleSimulator", "Identity", "APDU", "Messages", "TestSupport"],
