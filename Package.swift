@@ -109,7 +109,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
-        .target(name: "ISO8583", swiftSettings: swiftSettings),
+        .target(name: "ISO8583", dependencies: ["KioskCrypto"], swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -179,7 +179,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583"], swiftSettings: swiftSettings),
+        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "KioskCrypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",
             dependencies: ["ResidentIDCard", "IDModuleSimulator", "Identity", "APDU", "Messages", "TestSupport"],

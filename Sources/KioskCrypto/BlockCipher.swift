@@ -18,6 +18,7 @@ public struct BlockCipher: Sendable {
     /// Why a cipher operation could not run.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public let algorithm: Algorithm
