@@ -179,7 +179,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "KioskCrypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "KioskCrypto", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",
             dependencies: ["ResidentIDCard", "IDModuleSimulator", "Identity", "APDU", "Messages", "TestSupport"],
@@ -202,5 +202,6 @@ if Context.environment["ENABLE_FUZZ"] != nil {
             path: "Fuzz/FuzzSocialSecurityCard", swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzIDModule", dependencies: ["ResidentIDCard"], path: "Fuzz/FuzzIDModule", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzISO8583", dependencies: ["ISO8583"], path: "Fuzz/FuzzISO8583", swiftSettings: swiftSettings),
     ]
 }

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets with AddressSanitizer, each for a set time.
-# Usage: scripts/fuzz.sh [seconds per target] [target ...]   (default 60 s; all three targets)
+# Usage: scripts/fuzz.sh [seconds per target] [target ...]   (default 60 s; all four targets)
 #   FuzzAPDU                 command/response APDUs, BER-TLV (strict and EMV), T=0 rules
 #   FuzzSocialSecurityCard   SSSE records and FCI, GPO/AFL/DOL, payment directories and records, track 2,
 #                            GB18030, the trace redactor, and a whole card read fed with arbitrary answers
 #   FuzzIDModule             ID-card module frames (streaming and strict), read responses, the text block
+#   FuzzISO8583              the ISO 8583 decoder (UnionPay spec) and the TCP frame reader
 # Crashes are written as crash-* in the repo root; keep each one as a regression fixture in the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzAPDU FuzzSocialSecurityCard FuzzIDModule)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzAPDU FuzzSocialSecurityCard FuzzIDModule FuzzISO8583)
 # SwiftPM gives each compile only one of two --sanitize options (which one varies from build to build) and the
 # link both; -Xswiftc pins the compile flags, so the objects always carry coverage counters and ASan.
 build() {
@@ -69,6 +70,7 @@ for target in "${targets[@]}"; do
         FuzzAPDU) seed_apdu "$corpus" ;;
         FuzzSocialSecurityCard) seed_ssc "$corpus" ;;
         FuzzIDModule) seed_idmodule "$corpus" ;;
+        FuzzISO8583) cp Fuzz/Seeds/FuzzISO8583/*.bin "$corpus/" ;;
     esac
     SWIFT_BACKTRACE=enable=no "$bin" "$corpus" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 2>&1 \
         | grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|Done' || true

@@ -8,6 +8,15 @@ source scripts/lib/pcscd-env.sh
 
 kiosk_require_packages
 
+# pyiso8583 (PyPI): the independent ISO 8583 decoder the codec is checked against.
+if ! python3 -c 'import iso8583' 2>/dev/null; then
+    echo "==> installing pyiso8583"
+    python3 -m pip install -q --disable-pip-version-check pyiso8583 2>/dev/null \
+        || python3 -m pip install -q --disable-pip-version-check --user pyiso8583 \
+        || kiosk_die "pip install pyiso8583 failed"
+fi
+export KIOSK_PYISO8583=1
+
 echo "==> checking module boundaries"
 # Only Sources/PCSC/Raw talks to C; the APDU codecs import nothing; CardCore imports only APDU and Foundation.
 bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import CPCSCLite' Sources | grep -v '^Sources/PCSC/Raw/' || true)
