@@ -135,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-bench",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "ISO8583",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -2,7 +2,7 @@
 # Benchmark: APDU round trips through our PC/SC driver against the C floor (../shared/tools/pcsc_floor.c),
 # on the same virtual card (../shared/tools/vicc_echo.c) behind the same pcscd, in the same run; prints both
 # medians and the ratio; a full social security card read against APDU count × the floor; then the reader
-# monitor's idle wake-ups per second.
+# monitor's idle wake-ups per second; then ISO 8583 decode + encode against pyiso8583.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pcscd-env.sh
@@ -30,4 +30,8 @@ for _ in $(seq 50); do
     [ "$(timeout 3 pcsc_scan -n 2>/dev/null | grep -A2 'Virtual PCD 00 00' | grep -c 'Card inserted')" -ge 1 ] && break
     sleep 0.1
 done
-"$bench" --floor "$KIOSK_STATE_DIR/pcsc_floor" --reader "Virtual PCD 00 00" "$@"
+"$bench" pcsc --floor "$KIOSK_STATE_DIR/pcsc_floor" --reader "Virtual PCD 00 00" "$@"
+
+echo
+python3 -c 'import iso8583' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyiso8583
+"$bench" iso8583

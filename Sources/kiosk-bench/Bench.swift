@@ -10,10 +10,19 @@ import CardSimulator
 /// Benchmarks of the PC/SC driver against the C floor (`../shared/tools/pcsc_floor.c`), in the same run on
 /// the same virtual card. Run through `scripts/bench.sh`, which builds the C tools and starts pcscd + vpcd.
 @main
-struct Bench: AsyncParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiosk-bench",
-        abstract: "APDU round trips through our driver vs the C floor, and the reader monitor's idle wake-ups."
+        abstract: "CardKiosk benchmarks, each against a baseline in the same run.",
+        subcommands: [Bench.self, ISO8583Bench.self],
+        defaultSubcommand: Bench.self
+    )
+}
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcsc",
+        abstract: "APDU round trips through our driver vs the C floor, a full card read, and the reader monitor's idle wake-ups."
     )
 
     @Option(help: "The reader holding the benchmark card (pcsc_floor uses the first reader pcscd lists).")
