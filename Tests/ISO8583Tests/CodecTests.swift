@@ -9,6 +9,16 @@ func hexBytes(_ text: String) -> [UInt8] {
 
 func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02X", $0) }.joined() }
 
+/// gateway.md V4: a captured China UnionPay 0200 frame with its MAC (129 bytes).
+let v4Frame = hexBytes("""
+    007F 6000030000 603210320072 0200 3020048000C08015
+    000000 000000001234 000002 0300 99 3030303030303031
+    393532373138313832323137383735 313536
+    0019 26000001000600000000
+    0043 5F0112323834343132333435363738393031323334 5F0306313630303336 5F0406323030383236 5C023031
+    4233413039324145
+    """)
+
 /// The spec shipped in Config/iso8583 for China UnionPay POS messages.
 let cupsSpec: MessageSpec = {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -70,14 +80,7 @@ let cupsSpec: MessageSpec = {
     /// gateway.md V4: the CUPS 0200 message inside the 129-byte frame decodes to exactly its listed fields
     /// and re-encodes byte for byte.
     @Test func v4UnionPayMessage() throws {
-        let frame = hexBytes("""
-            007F 6000030000 603210320072 0200 3020048000C08015
-            000000 000000001234 000002 0300 99 3030303030303031
-            393532373138313832323137383735 313536
-            0019 26000001000600000000
-            0043 5F0112323834343132333435363738393031323334 5F0306313630303336 5F0406323030383236 5C023031
-            4233413039324145
-            """)
+        let frame = v4Frame
         #expect(frame.count == 129)
         let message = Array(frame.dropFirst(2 + 5 + 6))
         let decoded = try ISO8583Codec.decode(message, spec: cupsSpec)

@@ -2,14 +2,7 @@ import ISO8583
 import Testing
 
 @Suite struct FramingTests {
-    static let v4 = hexBytes("""
-        007F 6000030000 603210320072 0200 3020048000C08015
-        000000 000000001234 000002 0300 99 3030303030303031
-        393532373138313832323137383735 313536
-        0019 26000001000600000000
-        0043 5F0112323834343132333435363738393031323334 5F0306313630303336 5F0406323030383236 5C023031
-        4233413039324145
-        """)
+    static let v4 = v4Frame
 
     /// gateway.md V4: 129 bytes → TPDU, header, the message's fields; re-encoded byte-identically.
     @Test func v4FrameRoundTrip() throws {

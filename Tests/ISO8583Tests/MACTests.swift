@@ -18,14 +18,7 @@ import Testing
 
     /// gateway.md V4: the UnionPay ECB MAC over MTI…F62 of the captured frame is its field 64.
     @Test func unionPayECBOnTheV4Frame() throws {
-        let frame = hexBytes("""
-            007F 6000030000 603210320072 0200 3020048000C08015
-            000000 000000001234 000002 0300 99 3030303030303031
-            393532373138313832323137383735 313536
-            0019 26000001000600000000
-            0043 5F0112323834343132333435363738393031323334 5F0306313630303336 5F0406323030383236 5C023031
-            4233413039324145
-            """)
+        let frame = v4Frame
         let message = Array(frame.dropFirst(13))
         let mab = Array(message.dropLast(8))
         #expect(mab.count == 108)
