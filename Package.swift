@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "BankSimulatorServer",
             dependencies: [
-                "BankSimulator", "BankGateway", "BankHTTP",
+                "APDU", "BankSimulator", "BankGateway", "BankHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -109,7 +109,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
-        .target(name: "ISO8583", dependencies: ["KioskCrypto"], swiftSettings: swiftSettings),
+        .target(name: "ISO8583", dependencies: ["APDU", "KioskCrypto"], swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -179,7 +179,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "KioskCrypto", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ISO8583Tests", dependencies: ["APDU", "ISO8583", "KioskCrypto", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ResidentIDCardTests",
             dependencies: ["ResidentIDCard", "IDModuleSimulator", "Identity", "APDU", "Messages", "TestSupport"],

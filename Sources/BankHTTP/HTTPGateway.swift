@@ -1,3 +1,4 @@
+import APDU
 import AsyncHTTPClient
 public import BankGateway
 import Foundation
@@ -120,7 +121,7 @@ public final class HTTPGateway: BankGateway {
             body = BankWire.ActivationBody(
                 key: request.key.value, terminal: request.terminalID, pan: request.card.pan, panSequence: request.card.panSequenceNumber,
                 name: request.cardholder.name, idType: request.cardholder.idType, idNumber: id, idNumberSealed: sealed,
-                pinBlock: request.pinBlock.bytes.map { String(format: "%02X", $0) }.joined(), pinFormat: request.pinBlock.format.rawValue,
+                pinBlock: Hex.encode(request.pinBlock.bytes), pinFormat: request.pinBlock.format.rawValue,
                 pinKey: request.pinBlock.keyName)
         } catch {
             return .unavailable(detail: "request not built: \(error.description)")

@@ -1,3 +1,4 @@
+import APDU
 import Foundation
 
 /// The HTTP/JSON bank API the `http-json` gateway speaks and the simulated bank serves. Modelled on the
@@ -125,6 +126,6 @@ public enum BankWire {
     /// A random 32-hex-digit nonce.
     public static func nonce() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in String(format: "%02X", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }

@@ -176,7 +176,7 @@ public actor SimulatedBank {
     static func digest(_ request: ActivationRequest) -> String {
         let material = [request.card.pan, request.cardholder.idNumber, request.cardholder.name, request.terminalID]
             .joined(separator: "|").utf8 + request.pinBlock.bytes
-        return SM3.hash(Array(material)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SM3.hash(Array(material)).prefix(8))
     }
 }
 

@@ -1,3 +1,4 @@
+import APDU
 import BankGateway
 public import BankHTTP
 public import BankSimulator
@@ -154,9 +155,8 @@ public final class SimulatedBankServer: Sendable {
             }
             idNumber = opened
         }
-        let pinBytes = stride(from: 0, to: wire.pinBlock.count - 1, by: 2).compactMap { index -> UInt8? in
-            let start = wire.pinBlock.index(wire.pinBlock.startIndex, offsetBy: index)
-            return UInt8(wire.pinBlock[start..<wire.pinBlock.index(start, offsetBy: 2)], radix: 16)
+        guard let pinBytes = try? Hex.decode(wire.pinBlock) else {
+            return self.result(.badRequest, code: "30", message: "PIN block is not hex")
         }
         let request = ActivationRequest(
             key: key, card: CardReference(pan: wire.pan, panSequenceNumber: wire.panSequence),

@@ -1,3 +1,5 @@
+import APDU
+
 /// Encodes and decodes ISO 8583 messages by a ``MessageSpec``. Pure: no I/O; every error names the field.
 public enum ISO8583Codec {
     // MARK: Encoding
@@ -14,7 +16,7 @@ public enum ISO8583Codec {
         for number in numbers { bitmap[(number - 1) / 8] |= 0x80 >> UInt8((number - 1) % 8) }
         switch spec.bitmap {
         case .binary: out += bitmap
-        case .asciiHex: out += Array(Self.hex(bitmap).utf8)
+        case .asciiHex: out += Array(Hex.encode(bitmap).utf8)
         }
         for number in numbers {
             guard let field = spec.fields[number] else {
@@ -104,7 +106,7 @@ public enum ISO8583Codec {
     public static func decode(_ bytes: [UInt8], spec: MessageSpec) throws(ISO8583Error) -> ISO8583Message {
         var input = bytes[...]
         let mtiBytes = try Self.take(&input, spec.mti == .ascii ? 4 : 2, field: 0)
-        let mti = spec.mti == .ascii ? String(decoding: mtiBytes, as: UTF8.self) : Self.hex(mtiBytes)
+        let mti = spec.mti == .ascii ? String(decoding: mtiBytes, as: UTF8.self) : Hex.encode(mtiBytes)
         guard mti.count == 4, mti.allSatisfy(\.isNumber) else { throw ISO8583Error(.invalidValue, field: 0, detail: "MTI \(mti) is not 4 digits") }
         var bitmap = try Self.readBitmap(&input, spec.bitmap)
         if bitmap[0] & 0x80 != 0 { bitmap += try Self.readBitmap(&input, spec.bitmap) }
@@ -157,9 +159,9 @@ public enum ISO8583Codec {
             guard data.allSatisfy({ $0 < 0x80 }) else { throw ISO8583Error(.invalidValue, field: number, detail: "non-ASCII byte") }
             return String(decoding: data, as: UTF8.self)
         case .binary:
-            return Self.hex(data)
+            return Hex.encode(data)
         case .bcd:
-            var digits = Self.hex(data)
+            var digits = Hex.encode(data)
             let wanted = spec.lengthUnit == .units ? count : digits.count
             if digits.count > wanted {
                 digits = spec.padding == .left ? String(digits.dropFirst()) : String(digits.dropLast())
@@ -179,7 +181,7 @@ public enum ISO8583Codec {
             return value
         case .bcd:
             let bytes = try Self.take(&input, (digits + 1) / 2, field: number)
-            let text = Self.hex(bytes)
+            let text = Hex.encode(bytes)
             guard text.allSatisfy(\.isNumber), let value = Int(text) else {
                 throw ISO8583Error(.invalidLength, field: number, detail: "length prefix \(text) is not BCD")
             }
@@ -215,11 +217,7 @@ public enum ISO8583Codec {
         }
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] }, as: UTF8.self)
-    }
-
+    /// Strict hex: digits only (APDU's `Hex.decode` also skips separators, which a field value must not hold).
     static func unhex(_ text: String) -> [UInt8]? {
         let characters = Array(text.utf8)
         guard characters.count % 2 == 0 else { return nil }

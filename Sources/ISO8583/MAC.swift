@@ -1,3 +1,4 @@
+import APDU
 public import KioskCrypto
 
 /// The MAC algorithms banks ask for, chosen per profile (`gateway.md` §1.4). DES, 3DES and SM4 come
@@ -44,10 +45,10 @@ public enum MACAlgorithm: String, Codable, Hashable, Sendable, CaseIterable {
     static func expandedXORMAC(_ data: [UInt8], cipher: BlockCipher, block: Int) throws(BlockCipher.Failure) -> [UInt8] {
         var xor = [UInt8](repeating: 0, count: block)
         for chunk in Self.blocks(data, size: block) { xor = zip(xor, chunk).map { $0 ^ $1 } }
-        let expanded = Self.hexASCII(xor)
+        let expanded = Array(Hex.encode(xor).utf8)
         let first = try cipher.encrypt(Array(expanded.prefix(block)))
         let second = try cipher.encrypt(zip(first, expanded.suffix(block)).map { $0 ^ $1 })
-        return Array(Self.hexASCII(second).prefix(8))
+        return Array(Array(Hex.encode(second).utf8).prefix(8))
     }
 
     static func blocks(_ data: [UInt8], size: Int) -> [[UInt8]] {
@@ -55,12 +56,6 @@ public enum MACAlgorithm: String, Codable, Hashable, Sendable, CaseIterable {
         return stride(from: 0, to: max(padded.count, size), by: size).map { index in
             index < padded.count ? Array(padded[index..<index + size]) : [UInt8](repeating: 0, count: size)
         }
-    }
-
-    /// Uppercase hex digits as ASCII bytes.
-    static func hexASCII(_ bytes: [UInt8]) -> [UInt8] {
-        let digits = Array("0123456789ABCDEF".utf8)
-        return bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] }
     }
 }
 

@@ -1,3 +1,4 @@
+import APDU
 import ArgumentParser
 import Foundation
 import ISO8583
@@ -32,7 +33,7 @@ struct ISO8583Bench: AsyncParsableCommand {
         }
         // pyiso8583: its own timing of the same bytes, best of 3.
         var theirRate = 0.0
-        let hexLines = wire.map { $0.map { String(format: "%02X", $0) }.joined() }.joined(separator: "\n") + "\n"
+        let hexLines = wire.map { Hex.encode($0) }.joined(separator: "\n") + "\n"
         for _ in 0..<3 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

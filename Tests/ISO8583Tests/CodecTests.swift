@@ -1,13 +1,11 @@
+import APDU
 import Foundation
 import ISO8583
 import Testing
 
-func hexBytes(_ text: String) -> [UInt8] {
-    let clean = Array(text.filter { !$0.isWhitespace }.utf8)
-    return stride(from: 0, to: clean.count, by: 2).map { UInt8(String(decoding: clean[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
-}
+func hexBytes(_ text: String) -> [UInt8] { try! Hex.decode(text) }
 
-func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02X", $0) }.joined() }
+func hexString(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
 /// gateway.md V4: a captured China UnionPay 0200 frame with its MAC (129 bytes).
 let v4Frame = hexBytes("""

@@ -1,3 +1,4 @@
+import APDU
 import ISO8583
 import Testing
 

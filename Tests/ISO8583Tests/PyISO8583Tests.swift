@@ -1,3 +1,4 @@
+import APDU
 import Foundation
 import ISO8583
 import TestSupport
@@ -13,7 +14,7 @@ struct PyISO8583Tests {
     static func messages(count: Int) -> [ISO8583Message] {
         var rng = SeededGenerator(seed: 8583)
         func digits(_ n: Int) -> String { String((0..<n).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) }) }
-        func hex(_ bytes: Int) -> String { rng.bytes(bytes).map { String(format: "%02X", $0) }.joined() }
+        func hex(_ bytes: Int) -> String { Hex.encode(rng.bytes(bytes)) }
         func text(_ n: Int) -> String { String((0..<n).map { _ in Character(Unicode.Scalar(UInt8.random(in: 0x20...0x7E, using: &rng))) }) }
         return (0..<count).map { index in
             var m = ISO8583Message(mti: ["0200", "0210", "0400", "0800", "0810"][index % 5])
