@@ -8,13 +8,10 @@ import Testing
 /// `kiosk-bank-sim` as an operator runs it: a separate process on a real port, its generated profile
 /// used through the registry, its ledger printed by `kiosk-bank-sim ledger`.
 @Suite(.timeLimit(.minutes(2))) struct BankSimExecutableTests {
-    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("kiosk-bank-sim").path
-
     @Test func serveAndLedger() async throws {
         let keys = FileManager.default.temporaryDirectory.appendingPathComponent("banksim-\(UUID().uuidString)").path
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: Self.executable)
+        server.executableURL = URL(fileURLWithPath: productPath("kiosk-bank-sim"))
         server.arguments = [
             "serve", "--keys", keys, "--port", "0", "--fixture", "\(fixturesDirectory)/bank/outcomes.json", "--fault", "dropAfterApplying",
         ]
@@ -54,14 +51,6 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try runProduct("kiosk-bank-sim", arguments).output
     }
 }

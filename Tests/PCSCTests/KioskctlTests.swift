@@ -3,29 +3,15 @@ import CardCore
 import CardSimulator
 import Foundation
 import PCSC
+import TestSupport
 import Testing
 
 extension PCSCIntegrationTests {
     /// The command-line client, run as a person runs it, against the real pcscd.
     @Suite("kioskctl")
     struct Kioskctl {
-        /// `kioskctl` sits next to the test bundle in the build folder.
-        static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("kioskctl").path
-
         static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.executable)
-            process.arguments = arguments
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output, error)
+            try runProduct("kioskctl", arguments)
         }
 
         @Test("readers --json: an array with name, cardPresent and atr (hex or null)")

@@ -1,24 +1,14 @@
 import Foundation
 import IDModuleSimulator
 import ResidentIDCard
+import TestSupport
 import Testing
 
 /// `kioskctl idcard read` against the simulator's pty, as an operator runs it.
 @Suite(.timeLimit(.minutes(1))) struct KioskctlIDCardTests {
-    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("kioskctl").path
-
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let run = try runProduct("kioskctl", arguments)
+        return (run.status, run.output + run.error)
     }
 
     @Test func readJSONMaskedAndUnmasked() async throws {
