@@ -23,14 +23,15 @@ kiosk_start_pcscd
 vicc_pid=""
 cleanup() { [ -n "$vicc_pid" ] && kill "$vicc_pid" 2>/dev/null; kiosk_stop_pcscd; }
 trap cleanup EXIT
-"$KIOSK_STATE_DIR/vicc_echo" 35963 &
+"$KIOSK_STATE_DIR/vicc_echo" "$KIOSK_VPCD_BASE_PORT" &
 vicc_pid=$!
 for _ in $(seq 50); do
     timeout 2 pcsc_scan -r >/dev/null 2>&1 || true
     [ "$(timeout 3 pcsc_scan -n 2>/dev/null | grep -A2 'Virtual PCD 00 00' | grep -c 'Card inserted')" -ge 1 ] && break
     sleep 0.1
 done
-"$bench" pcsc --floor "$KIOSK_STATE_DIR/pcsc_floor" --reader "Virtual PCD 00 00" "$@"
+"$bench" pcsc --floor "$KIOSK_STATE_DIR/pcsc_floor" --reader "Virtual PCD 00 00" \
+    --card-reader "Virtual PCD 1 00 00" --card-port $((KIOSK_VPCD_BASE_PORT + 2)) "$@"
 
 echo
 python3 -c 'import iso8583' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyiso8583

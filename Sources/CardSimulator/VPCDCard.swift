@@ -193,7 +193,7 @@ public final class VPCDCard: Sendable {
     // MARK: Socket helpers (POSIX, blocking, on the card's own thread)
 
     private static func connect(host: String, port: UInt16) -> Int32? {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

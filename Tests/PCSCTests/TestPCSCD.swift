@@ -26,6 +26,19 @@ enum TestPCSCD {
         return state != "Z" && state != "X"
     }
 
+    /// True while any thread of `pid` other than a zombie leader still runs.
+    static func hasLiveThreads(_ pid: Int32) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.contains { task in
+            guard let tid = Int32(task) else { return false }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return false }
+            let state = stat[stat.index(close, offsetBy: 2)]
+            return state != "Z" && state != "X"
+        }
+    }
+
     /// Kills pcscd with SIGKILL (a crash, not a clean stop) and removes the run files a dead pcscd leaves,
     /// as systemd's runtime directory handling would.
     static func kill() throws {
@@ -35,7 +48,9 @@ enum TestPCSCD {
         var status: Int32 = 0
         _ = waitpid(pid, &status, 0)
         let deadline = Date().addingTimeInterval(5)
-        while isAlive(pid) {
+        // The thread-group leader turns zombie while pcscd's other threads may still be exiting, and they
+        // share the descriptor table: vpcd's listening sockets stay bound until the last thread is gone.
+        while isAlive(pid) || hasLiveThreads(pid) {
             guard Date() < deadline else { throw TestPCSCDError("pcscd \(pid) survived SIGKILL") }
             usleep(5_000)
         }
@@ -52,6 +67,12 @@ enum TestPCSCD {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // pcscd inherits nothing else: no card socket, pty or listener of this test process.
+        // (glibc ≥ 2.34 has addclosefrom_np; Swift's Glibc module does not export it, so look it up.)
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {  // nil: RTLD_DEFAULT
+            typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+        }
         let words: [String] = [path, "--foreground", "-c", configDirectory]
         let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
         defer { arguments.forEach { free($0) } }
@@ -89,10 +110,12 @@ struct TestPCSCDError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The readers of the private vpcd configuration: entry i has slots 0 and 1 on ports 35963+2i and +1.
+/// The readers of the private vpcd configuration: entry i has slots 0 and 1 on ports base+2i and +1
+/// (scripts/lib/pcscd-env.sh sets the base below the ephemeral port range).
 struct VPCDSlot: Sendable {
     let index: Int
-    var port: UInt16 { UInt16(35963 + self.index) }
+    static let basePort = UInt16(TestPCSCD.environment["KIOSK_TEST_VPCD_BASE_PORT"] ?? "") ?? 29963
+    var port: UInt16 { Self.basePort + UInt16(self.index) }
     var readerName: String {
         let entry = self.index / 2
         let slot = self.index % 2

@@ -10,6 +10,10 @@ KIOSK_PCSCD_CONFIG="$KIOSK_STATE_DIR/reader.conf.d"
 KIOSK_VPCD_DRIVER="/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 # vpcd entries in the private configuration; each gives two readers (slots 0 and 1).
 KIOSK_VPCD_ENTRIES=5
+# First vpcd port of the private configuration. Below Linux's ephemeral range (32768-60999): vpcd's default
+# 35963 lies inside it, so an outgoing connection of any test (or a card connecting while pcscd is down,
+# which can connect to itself) could hold the port when a restarted pcscd binds it.
+KIOSK_VPCD_BASE_PORT="${KIOSK_VPCD_BASE_PORT:-29963}"
 
 kiosk_die() { echo "error: $*" >&2; exit 1; }
 
@@ -41,7 +45,7 @@ kiosk_vpcd_reader_name() {
     if [ "$1" -eq 0 ]; then echo "Virtual PCD 00 0$2"; else echo "Virtual PCD $1 00 0$2"; fi
 }
 
-# Writes the private configuration: entry i listens on ports 35963+2i (slot 0) and 35964+2i (slot 1).
+# Writes the private configuration: entry i listens on ports BASE+2i (slot 0) and BASE+2i+1 (slot 1).
 # vpcd keeps its slot state in globals indexed by slot only, so each entry loads its own copy of the
 # driver (a second entry sharing one library would overwrite the first one's sockets).
 kiosk_write_vpcd_config() {
@@ -49,7 +53,7 @@ kiosk_write_vpcd_config() {
     mkdir -p "$KIOSK_PCSCD_CONFIG" "$KIOSK_STATE_DIR/drivers"
     local i port name
     for i in $(seq 0 $((KIOSK_VPCD_ENTRIES - 1))); do
-        port=$((35963 + 2 * i))
+        port=$((KIOSK_VPCD_BASE_PORT + 2 * i))
         name="Virtual PCD"; [ "$i" -gt 0 ] && name="Virtual PCD $i"
         cp "$(readlink -f "$KIOSK_VPCD_DRIVER")" "$KIOSK_STATE_DIR/drivers/libifdvpcd$i.so"
         printf 'FRIENDLYNAME "%s"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s\nCHANNELID    0x%X\n' \
@@ -117,4 +121,5 @@ kiosk_export_test_env() {
     export KIOSK_TEST_PCSCD_PIDFILE="$KIOSK_PCSCD_PIDFILE"
     export KIOSK_TEST_PCSCD_CONFIG="$KIOSK_PCSCD_CONFIG"
     export KIOSK_TEST_PCSCD_LOG="$KIOSK_PCSCD_LOG"
+    export KIOSK_TEST_VPCD_BASE_PORT="$KIOSK_VPCD_BASE_PORT"
 }
