@@ -41,16 +41,16 @@ import Testing
         if case .approved = second {} else { Issue.record("the retry is approved from the ledger: \(second)") }
         #expect(declined == .declined(.notEnabledByBureau, bankCode: "N1"))
 
-        let ledger = try Self.run(["ledger", "--url", url, "--json"])
+        let ledger = try await Self.run(["ledger", "--url", url, "--json"])
         let entries = try JSONDecoder().decode([SimulatedBank.LedgerEntry].self, from: Data(ledger.utf8))
         #expect(entries.count == 2)
         #expect(entries.first { $0.key == r.key.value }?.effects == 1)
         #expect(entries.first { $0.key == r.key.value }?.requests == 2)
-        let human = try Self.run(["ledger", "--url", url])
+        let human = try await Self.run(["ledger", "--url", url])
         #expect(human.contains("2 keys") && human.contains("622823*********5274") && !human.contains("6228230029000005274"))
     }
 
-    static func run(_ arguments: [String]) throws -> String {
-        try runProduct("kiosk-bank-sim", arguments).output
+    static func run(_ arguments: [String]) async throws -> String {
+        try await runProduct("kiosk-bank-sim", arguments).output
     }
 }

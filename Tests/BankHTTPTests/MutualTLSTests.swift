@@ -14,17 +14,25 @@ import Testing
 struct TestPKI {
     let directory: String
 
-    init() throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("pki-\(UUID().uuidString)").path
+    /// Makes the PKI; the openssl runs (RSA key generation) wait on their own threads.
+    static func make() async throws -> TestPKI {
+        let pki = TestPKI(directory: FileManager.default.temporaryDirectory.appendingPathComponent("pki-\(UUID().uuidString)").path)
+        try await pki.generate()
+        return pki
+    }
+
+    private init(directory: String) { self.directory = directory }
+
+    private func generate() async throws {
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         try "subjectAltName=IP:127.0.0.1\n".write(toFile: self.path("server.ext"), atomically: true, encoding: .utf8)
         try "extendedKeyUsage=clientAuth\n".write(toFile: self.path("client.ext"), atomically: true, encoding: .utf8)
         for name in ["ca", "other-ca"] {
-            try self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=CardKiosk test \(name)"])
+            try await self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=CardKiosk test \(name)"])
         }
         for (name, cn) in [("server", "127.0.0.1"), ("client", "KIOSK001")] {
-            try self.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(cn)"])
-            try self.openssl([
+            try await self.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(cn)"])
+            try await self.openssl([
                 "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "\(name).pem", "-days", "2",
                 "-extfile", "\(name).ext",
             ])
@@ -35,16 +43,9 @@ struct TestPKI {
 
     func path(_ name: String) -> String { self.directory + "/" + name }
 
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: self.directory)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+    private func openssl(_ arguments: [String]) async throws {
+        let run = try await runProcess("/usr/bin/env", ["sh", "-c", "cd \"$0\" && exec openssl \"$@\"", self.directory] + arguments)
+        guard run.status == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 
     /// The bank server's TLS: its certificate, and client certificates required, chained to the CA.
@@ -72,7 +73,7 @@ struct TestPKI {
 
 @Suite(.timeLimit(.minutes(2))) struct MutualTLSTests {
     @Test func mutualTLSFromAProfile() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         let bank = SimulatedBank()
         let server = SimulatedBankServer(
             bank: bank,
@@ -106,8 +107,8 @@ struct TestPKI {
         await server.stop()
     }
 
-    @Test func profileMistakesNameTheSetting() throws {
-        let pki = try TestPKI()
+    @Test func profileMistakesNameTheSetting() async throws {
+        let pki = try await TestPKI.make()
         func key(_ settings: [String: String], endpoint: String? = nil) -> String? {
             var profile = pki.profile(port: 1, settings: settings)
             if let endpoint { profile.endpoint = endpoint }
@@ -132,7 +133,7 @@ struct TestPKI {
 
 @Suite(.timeLimit(.minutes(2))) struct RegistryAndReplayTests {
     @Test func theProfileKindPicksTheImplementation() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         var registry = GatewayRegistry()
         registry.registerHTTPJSON()
         registry.registerSimulator(bank: SimulatedBank())

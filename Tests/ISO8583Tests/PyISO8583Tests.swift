@@ -43,25 +43,15 @@ struct PyISO8583Tests {
         }
     }
 
-    @Test func pyiso8583DecodesEveryFieldAsWeEncodedIt() throws {
+    @Test func pyiso8583DecodesEveryFieldAsWeEncodedIt() async throws {
         let messages = Self.messages(count: 60)
         let encoded = try messages.map { try ISO8583Codec.encode($0, spec: cupsSpec) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
+        let run = try await runProcess("/usr/bin/env", [
             "python3", Self.repository.appendingPathComponent("scripts/lib/pyiso8583_check.py").path,
             Self.repository.appendingPathComponent("Config/iso8583/cups-pos.json").path, "decode",
-        ]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(encoded.map(hexString).joined(separator: "\n").utf8 + [0x0A]))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        ], input: Data(encoded.map(hexString).joined(separator: "\n").utf8 + [0x0A]))
+        let text = run.output
+        #expect(run.status == 0, "\(run.error)")
         let lines = text.split(separator: "\n")
         #expect(lines.count == messages.count)
         for (message, line) in zip(messages, lines) {

@@ -23,7 +23,7 @@ extension PCSCIntegrationTests {
             let serial = try await IDCardChipSerial.read(connection: connection)
             #expect(Hex.encode(serial) == "123456789ABCDEF0")
             await connection.disconnect()
-            let run = try Kioskctl.run(["idcard", "serial", "--reader", slot.readerName])
+            let run = try await Kioskctl.run(["idcard", "serial", "--reader", slot.readerName])
             #expect(run.status == 0)
             #expect(run.output.contains("chip serial 123456789ABCDEF0"))
             card.remove()

@@ -10,8 +10,8 @@ extension PCSCIntegrationTests {
     /// The command-line client, run as a person runs it, against the real pcscd.
     @Suite("kioskctl")
     struct Kioskctl {
-        static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-            try runProduct("kioskctl", arguments)
+        static func run(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+            try await runProduct("kioskctl", arguments)
         }
 
         @Test("readers --json: an array with name, cardPresent and atr (hex or null)")
@@ -21,7 +21,7 @@ extension PCSCIntegrationTests {
             card.insert()
             defer { card.remove() }
             _ = try await TestPCSCD.waitForCard(in: slot.readerName, present: true)
-            let (status, output, _) = try Self.run(["readers", "--json"])
+            let (status, output, _) = try await Self.run(["readers", "--json"])
             #expect(status == 0)
             let readers = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]])
             let entry = try #require(readers.first { $0["name"] as? String == slot.readerName })
@@ -39,7 +39,7 @@ extension PCSCIntegrationTests {
             card.insert()
             defer { card.remove() }
             _ = try await TestPCSCD.waitForCard(in: slot.readerName, present: true)
-            let (status, output, _) = try Self.run([
+            let (status, output, _) = try await Self.run([
                 "apdu", "--reader", slot.readerName, "--repeat", "20",
                 "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00", "00A4020002EF05", "00B2030400", "00B2090400",
             ])
@@ -55,11 +55,11 @@ extension PCSCIntegrationTests {
         }
 
         @Test("bad input and unknown readers: a clear message on stderr and a non-zero exit")
-        func errors() throws {
-            let unknown = try Self.run(["apdu", "--reader", "No Such Reader", "00B2010400"])
+        func errors() async throws {
+            let unknown = try await Self.run(["apdu", "--reader", "No Such Reader", "00B2010400"])
             #expect(unknown.status != 0)
             #expect(unknown.error.contains("unknownReader") && unknown.error.contains("kioskctl readers"))
-            let malformed = try Self.run(["apdu", "--reader", VPCDSlot.all[0].readerName, "00B2"])
+            let malformed = try await Self.run(["apdu", "--reader", VPCDSlot.all[0].readerName, "00B2"])
             #expect(malformed.status != 0)
             #expect(malformed.error.contains("not a command APDU"))
         }

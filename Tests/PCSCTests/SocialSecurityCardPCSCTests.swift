@@ -110,7 +110,7 @@ extension PCSCIntegrationTests {
         @Test("kioskctl card read --json: masked by default, --unmasked shows the numbers, refusals exit 3")
         func kioskctlCardRead() async throws {
             try await self.withCard("v2-t0-x") { fixture in
-                let masked = try Kioskctl.run(["card", "read", "--reader", Self.cardSlot.readerName, "--json"])
+                let masked = try await Kioskctl.run(["card", "read", "--reader", Self.cardSlot.readerName, "--json"])
                 #expect(masked.status == 0)
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(masked.output.utf8)) as? [String: Any])
                 let ss = try #require(object["socialSecurity"] as? [String: Any])
@@ -132,11 +132,11 @@ extension PCSCIntegrationTests {
                 #expect((object["apduCount"] as? Int ?? 0) > 16)
                 #expect(!masked.output.contains(fixture.citizenId) && !masked.output.contains(fixture.bank!.pan))
 
-                let unmasked = try Kioskctl.run(["card", "read", "--reader", Self.cardSlot.readerName, "--json", "--unmasked"])
+                let unmasked = try await Kioskctl.run(["card", "read", "--reader", Self.cardSlot.readerName, "--json", "--unmasked"])
                 #expect(unmasked.output.contains(fixture.citizenId) && unmasked.output.contains(fixture.bank!.pan))
             }
             try await self.withCard("card-locked") { _ in
-                let refused = try Kioskctl.run(["card", "read", "--reader", Self.cardSlot.readerName, "--json"])
+                let refused = try await Kioskctl.run(["card", "read", "--reader", Self.cardSlot.readerName, "--json"])
                 #expect(refused.status == 3)
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(refused.output.utf8)) as? [String: Any])
                 let error = try #require(object["error"] as? [String: Any])
@@ -160,7 +160,7 @@ extension PCSCIntegrationTests {
                     00 B2 01 14 00
 
                     """
-                let responses = try Self.runScriptor(reader: Self.cardSlot.readerName, script: script)
+                let responses = try await Self.runScriptor(reader: Self.cardSlot.readerName, script: script)
                 #expect(responses.count == 7)
                 let id = try SSSECodec.record(Array(responses[2].dropLast(2)))
                 #expect(String(decoding: id.value, as: UTF8.self) == ours.identity?.citizenID.value)
@@ -175,21 +175,10 @@ extension PCSCIntegrationTests {
         }
 
         /// Runs scriptor with `script` on stdin; returns each response's bytes (data + SW).
-        static func runScriptor(reader: String, script: String) throws -> [[UInt8]] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/scriptor")
-            process.arguments = ["-r", reader]
-            let input = Pipe()
-            let output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            input.fileHandleForWriting.write(Data(script.utf8))
-            try input.fileHandleForWriting.close()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw TestPCSCDError("scriptor failed: \(text)") }
+        static func runScriptor(reader: String, script: String) async throws -> [[UInt8]] {
+            let run = try await runProcess("/usr/bin/scriptor", ["-r", reader], input: Data(script.utf8))
+            let text = run.output
+            guard run.status == 0 else { throw TestPCSCDError("scriptor failed: \(text) \(run.error)") }
             // "< 6F 19 … \n A3 D5 … 90 00 : Normal processing." — a response may wrap over several lines.
             var responses: [[UInt8]] = []
             var current: String?

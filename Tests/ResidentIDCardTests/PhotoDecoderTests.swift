@@ -1,5 +1,6 @@
 import Foundation
 import ResidentIDCard
+import TestSupport
 import Testing
 
 /// The vendor-library hook: a stand-in library with the common `unpack(wlt, bmp, save)` entry point is
@@ -18,21 +19,17 @@ import Testing
         }
         """
 
-    func buildLibrary() throws -> String {
+    func buildLibrary() async throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wlt-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Self.source.write(toFile: directory + "/wlt.c", atomically: true, encoding: .utf8)
-        let compile = Process()
-        compile.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compile.arguments = ["cc", "-shared", "-fPIC", "-o", directory + "/libwltstub.so", directory + "/wlt.c"]
-        try compile.run()
-        compile.waitUntilExit()
-        guard compile.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+        let compile = try await runProcess("/usr/bin/env", ["cc", "-shared", "-fPIC", "-o", directory + "/libwltstub.so", directory + "/wlt.c"])
+        guard compile.status == 0 else { throw CocoaError(.executableLoad) }
         return directory + "/libwltstub.so"
     }
 
-    @Test func decodesThroughTheConfiguredLibrary() throws {
-        let library = try self.buildLibrary()
+    @Test func decodesThroughTheConfiguredLibrary() async throws {
+        let library = try await self.buildLibrary()
         let decoder = VendorPhotoDecoder(libraryPath: library)
         let wlt = (0..<1024).map { UInt8($0 & 0x7F) }
         let bitmap = try decoder.decode(wlt: wlt)
