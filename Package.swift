@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "BankHTTP", targets: ["BankHTTP"]),
         .library(name: "BankSimulatorServer", targets: ["BankSimulatorServer"]),
         .library(name: "ISO8583", targets: ["ISO8583"]),
+        .library(name: "ISO8583Gateway", targets: ["ISO8583Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -97,11 +98,11 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
-        // The simulated bank's HTTP server (SwiftNIO), faults carried out on the wire.
+        // The simulated bank's HTTP and ISO 8583 servers (SwiftNIO), faults carried out on the wire.
         .target(
             name: "BankSimulatorServer",
             dependencies: [
-                "APDU", "BankSimulator", "BankGateway", "BankHTTP",
+                "APDU", "BankSimulator", "BankGateway", "BankHTTP", "Identity", "ISO8583", "ISO8583Gateway", "KioskCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -110,6 +111,15 @@ let package = Package(
             swiftSettings: swiftSettings),
         // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
         .target(name: "ISO8583", dependencies: ["APDU", "KioskCrypto"], swiftSettings: swiftSettings),
+        // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
+        .target(
+            name: "ISO8583Gateway",
+            dependencies: [
+                "APDU", "BankGateway", "Identity", "ISO8583", "KioskCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
         .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -178,6 +188,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ISO8583GatewayTests",
+            dependencies: ["APDU", "BankGateway", "BankSimulator", "BankSimulatorServer", "ISO8583", "ISO8583Gateway", "KioskCrypto", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "ISO8583Tests", dependencies: ["APDU", "ISO8583", "KioskCrypto", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

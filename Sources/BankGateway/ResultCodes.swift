@@ -67,7 +67,7 @@ public struct ResultCodeTable: Hashable, Sendable {
         "00": "approved", "14": "declined.invalidCard", "25": "notFound", "33": "declined.expiredCard",
         "54": "declined.expiredCard", "38": "declined.pinTriesExceeded", "41": "declined.lostStolenOrFrozen",
         "43": "declined.lostStolenOrFrozen", "55": "pinError", "57": "declined.notPermitted", "58": "declined.notPermitted",
-        "77": "resignOn", "06": "unavailable", "91": "unavailable", "96": "unavailable",
+        "77": "resignOn", "A0": "resignOn", "06": "unavailable", "91": "unavailable", "96": "unavailable",
     ])
 
     /// Outcome codes for an activation: what a table entry makes of `code`.

@@ -21,6 +21,14 @@ public enum BankFault: String, Hashable, Sendable, Codable, CaseIterable {
     case serverError
     /// Nothing applied; the connection is reset after the request arrived.
     case connectionReset
+    /// ISO 8583: applied; the answer carries the wrong STAN (another request's).
+    case wrongSTAN
+    /// ISO 8583: applied; one byte of the length prefix arrives, then the connection closes.
+    case partialLengthPrefix
+    /// ISO 8583: applied; half the answer frame arrives, then the connection is reset.
+    case resetMidFrame
+    /// ISO 8583: nothing applied; RC 77 (sign on again).
+    case resignOnRequired
 }
 
 /// Which requests get which faults: a queue consumed one per request, then a rate.

@@ -69,7 +69,7 @@ public actor SimulatedBank {
         "43": "declined.lostStolenOrFrozen", "57": "declined.notPermitted", "14": "declined.invalidCard", "33": "declined.expiredCard",
         "W1": "declined.weakPIN.birthday", "W2": "declined.weakPIN.idDigits", "W3": "declined.weakPIN.repeatedDigits",
         "W4": "declined.weakPIN.sequentialDigits", "38": "declined.pinTriesExceeded", "I1": "declined.identityMismatch",
-        "55": "pinError", "96": "unavailable", "25": "notFound", "77": "resignOn",
+        "55": "pinError", "96": "unavailable", "25": "notFound", "77": "resignOn", "A0": "resignOn",
     ]
 
     public nonisolated let fixture: Fixture
@@ -77,6 +77,7 @@ public actor SimulatedBank {
     private var order: [String] = []
     private var references = 0
     private var faults = FaultPlan()
+    private var reversedInFlight: Set<String> = []
 
     public init(fixture: Fixture = Fixture()) { self.fixture = fixture }
 
@@ -121,7 +122,8 @@ public actor SimulatedBank {
             self.references += 1
             entry.bankReference = "SIM" + String(100_000 + self.references)
             entry.effects += 1
-            entry.state = .applied
+            // A reversal that overtook the request undoes it as soon as it is applied.
+            entry.state = self.reversedInFlight.remove(key) != nil ? .reversed : .applied
         } else {
             entry.state = .declined
         }
@@ -141,8 +143,13 @@ public actor SimulatedBank {
         }
     }
 
-    /// Reverses `key`: `00` when an applied activation was undone, `25` when nothing was applied.
+    /// Reverses `key`: `00` when an applied activation was undone (or one still being processed will be
+    /// undone the moment it is applied), `25` when nothing was applied.
     public func reverse(_ key: IdempotencyKey) -> String {
+        if self.entries[key.value]?.state == .inFlight {
+            self.reversedInFlight.insert(key.value)
+            return "00"
+        }
         guard var entry = self.entries[key.value], entry.state == .applied else { return "25" }
         entry.state = .reversed
         self.entries[key.value] = entry

@@ -47,6 +47,12 @@ public struct SimulatorGateway: BankGateway {
             return .unknown(detail: "no answer within \(timeout)")
         case .connectionReset:
             return .unknown(detail: "connection reset after the request was sent")
+        case .resignOnRequired:
+            // The in-process bank has no sessions: a sign-on is immediate, the retry goes through.
+            return self.outcome(await self.bank.activate(request))
+        case .wrongSTAN, .partialLengthPrefix, .resetMidFrame:
+            _ = await self.bank.activate(request)
+            return .unknown(detail: "the answer was lost on the wire")
         case .dropAfterApplying:
             _ = await self.bank.activate(request)
             return .unknown(detail: "connection dropped before the answer")

@@ -76,16 +76,21 @@ public struct WorkingKeys: Hashable, Sendable {
         }
     }
 
-    /// From field 62 of a UnionPay sign-on response: PIK ciphertext (16) + check value (4), MAK ciphertext
-    /// (8) + 8 zero bytes + check value (4), all under the terminal master key (3DES, `gateway.md` V5).
-    public init(signOnField62 field: [UInt8], masterKey: [UInt8]) throws(Failure) {
+    /// From field 62 of a UnionPay sign-on response: PIK ciphertext (16) + check value (4), then the MAK
+    /// slot (16) + check value (4), all under the terminal master key (`gateway.md` §1.2, V5). With 3DES,
+    /// a MAK slot whose last 8 bytes are zero holds a single-length MAK (V5), otherwise a double-length
+    /// one; with SM4 both keys are 16 bytes. A check value is the first 4 bytes of E(key, zero block).
+    public init(signOnField62 field: [UInt8], masterKey: [UInt8], algorithm: BlockCipher.Algorithm = .tripleDES) throws(Failure) {
         guard field.count == 40 else { throw .malformed("\(field.count) bytes, expected 40") }
         do {
-            let master = try BlockCipher(.tripleDES, key: masterKey)
+            let master = try BlockCipher(algorithm, key: masterKey)
+            let block = algorithm == .sm4 ? 16 : 8
+            let zeros = [UInt8](repeating: 0, count: block)
             let pinKey = try master.decrypt(Array(field[0..<16]))
-            let macKey = try master.decrypt(Array(field[20..<28]))
-            let pinCheck = try BlockCipher(.tripleDES, key: pinKey).encrypt([UInt8](repeating: 0, count: 8)).prefix(4)
-            let macCheck = try BlockCipher(.tripleDES, key: macKey).encrypt([UInt8](repeating: 0, count: 8)).prefix(4)
+            let singleMAK = algorithm == .tripleDES && field[28..<36].allSatisfy { $0 == 0 }
+            let macKey = try master.decrypt(Array(field[20..<(singleMAK ? 28 : 36)]))
+            let pinCheck = try BlockCipher(algorithm, key: pinKey).encrypt(zeros).prefix(4)
+            let macCheck = try BlockCipher(algorithm, key: macKey).encrypt(zeros).prefix(4)
             guard Array(pinCheck) == Array(field[16..<20]) else { throw Failure.checkValueMismatch(key: "PIN key") }
             guard Array(macCheck) == Array(field[36..<40]) else { throw Failure.checkValueMismatch(key: "MAC key") }
             self.pinKey = pinKey
@@ -95,5 +100,17 @@ public struct WorkingKeys: Hashable, Sendable {
         } catch {
             throw .malformed("\(error)")
         }
+    }
+
+    /// Field 62 of a sign-on response carrying `pinKey` and `macKey` under `masterKey`: what a bank (the
+    /// simulator) sends. The inverse of ``init(signOnField62:masterKey:algorithm:)``.
+    public static func signOnField62(pinKey: [UInt8], macKey: [UInt8], masterKey: [UInt8], algorithm: BlockCipher.Algorithm = .tripleDES) throws(BlockCipher.Failure) -> [UInt8] {
+        let master = try BlockCipher(algorithm, key: masterKey)
+        let zeros = [UInt8](repeating: 0, count: algorithm == .sm4 ? 16 : 8)
+        let pinCheck = Array(try BlockCipher(algorithm, key: pinKey).encrypt(zeros).prefix(4))
+        let macCheck = Array(try BlockCipher(algorithm, key: macKey).encrypt(zeros).prefix(4))
+        var macSlot = try master.encrypt(macKey)
+        macSlot += [UInt8](repeating: 0, count: 16 - macSlot.count)
+        return try master.encrypt(pinKey) + pinCheck + macSlot + macCheck
     }
 }
