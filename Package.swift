@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-bank-sim",
             dependencies: [
-                "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto",
+                "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "ISO8583", "KioskCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -144,12 +144,14 @@ public actor SimulatedBank {
     }
 
     /// Reverses `key`: `00` when an applied activation was undone (or one still being processed will be
-    /// undone the moment it is applied), `25` when nothing was applied.
+    /// undone the moment it is applied, or it was reversed before), `25` when nothing was applied.
     public func reverse(_ key: IdempotencyKey) -> String {
         if self.entries[key.value]?.state == .inFlight {
             self.reversedInFlight.insert(key.value)
             return "00"
         }
+        // A repeated reversal (its first answer was lost) is answered as the first was.
+        if self.entries[key.value]?.state == .reversed { return "00" }
         guard var entry = self.entries[key.value], entry.state == .applied else { return "25" }
         entry.state = .reversed
         self.entries[key.value] = entry

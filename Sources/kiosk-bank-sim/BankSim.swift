@@ -6,6 +6,7 @@ import BankHTTP
 import BankSimulator
 import BankSimulatorServer
 import Foundation
+import ISO8583
 import KioskCrypto
 import NIOCore
 import NIOSSL
@@ -16,7 +17,7 @@ import NIOSSL
 struct BankSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiosk-bank-sim",
-        abstract: "The simulated bank: an HTTP/JSON bank server with a ledger and fault injection.",
+        abstract: "The simulated bank: HTTP/JSON and ISO 8583 bank servers with one ledger and fault injection.",
         subcommands: [Serve.self, Ledger.self]
     )
 }
@@ -28,6 +29,9 @@ struct Serve: AsyncParsableCommand {
             --keys DIR holds the bank's and the terminal's TEST keys (created when missing) and gets a bank profile,
             DIR/profile.json, that points an http-json gateway at this server. The first line printed is
             `listening on http://HOST:PORT` once the port is bound.
+            --iso-port also serves ISO 8583 (UnionPay framing) on that port, with the same ledger and faults, and
+            writes DIR/iso8583-profile.json for an iso8583 gateway (test terminal master key in DIR/tmk.hex); it
+            prints `iso8583 on tcp://HOST:PORT`.
             Faults: \(BankFault.allCases.map(\.rawValue).joined(separator: ", ")).
             """)
 
@@ -42,6 +46,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Apply a fault to a share of requests: NAME:PROBABILITY.") var faultRate: String?
     @Option(help: "SM4 key (32 hex digits) the kiosk seals ID numbers with.") var sm4FieldKey: String?
     @Option(help: "Seconds before a late answer.") var lateAnswerSeconds = 3
+    @Option(help: "Also serve ISO 8583 on this port (0 = any free port).") var isoPort: Int?
+    @Option(help: "The ISO 8583 field-spec file.") var spec = "Config/iso8583/cups-pos.json"
+    @Option(help: "ISO 8583 MAC: x9.9, x9.19, unionpay-ecb or sm4-pos.") var isoMac = "unionpay-ecb"
+    @Option(help: "ISO 8583 key algorithm: 3des or sm4.") var isoKeys = "3des"
 
     func run() async throws {
         let fixture = try self.fixture.map(SimulatedBank.Fixture.load(path:)) ?? SimulatedBank.Fixture()
@@ -66,8 +74,34 @@ struct Serve: AsyncParsableCommand {
         try keys.writeProfile(endpoint: "http://\(self.host):\(port)", sm4FieldKey: self.sm4FieldKey)
         // Unbuffered: a script or test waits for this line.
         FileHandle.standardOutput.write(Data("listening on http://\(self.host):\(port)\n".utf8))
+        if let isoPort = self.isoPort {
+            let bound = try await self.serveISO(bank: bank, port: isoPort, keys: keys)
+            FileHandle.standardOutput.write(Data("iso8583 on tcp://\(self.host):\(bound)\n".utf8))
+        }
         FileHandle.standardOutput.write(Data("test keys and profile in \(self.keys) (TEST keys: never use them with a real bank)\n".utf8))
         while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    /// Starts the ISO 8583 side on the same bank and writes its profile; returns the bound port.
+    func serveISO(bank: SimulatedBank, port: Int, keys: TestKeyFiles) async throws -> Int {
+        guard let mac = MACAlgorithm(rawValue: self.isoMac) else { throw ValidationError("--iso-mac: one of \(MACAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))") }
+        guard ["3des", "sm4"].contains(self.isoKeys) else { throw ValidationError("--iso-keys is 3des or sm4") }
+        let specPath = URL(fileURLWithPath: self.spec).standardizedFileURL.path
+        let spec: MessageSpec
+        do {
+            spec = try JSONDecoder().decode(MessageSpec.self, from: Data(contentsOf: URL(fileURLWithPath: specPath)))
+        } catch {
+            throw ValidationError("--spec \(specPath): \(error)")
+        }
+        let masterKey = try keys.terminalMasterKey()
+        let server = SimulatedISO8583Server(
+            bank: bank,
+            configuration: .init(
+                host: self.host, port: port, spec: spec, masterKey: masterKey, keyAlgorithm: self.isoKeys == "sm4" ? .sm4 : .tripleDES, mac: mac,
+                lateAnswerDelay: .seconds(self.lateAnswerSeconds)))
+        let bound = try await server.start()
+        try keys.writeISOProfile(endpoint: "tcp://\(self.host):\(bound)", spec: specPath, mac: mac.rawValue, keyAlgorithm: self.isoKeys)
+        return bound
     }
 
     static func fault(_ name: String) throws -> BankFault {
@@ -134,6 +168,31 @@ struct TestKeyFiles {
     func terminalVerifier() throws -> any SignatureVerifier {
         let pem = try String(contentsOfFile: self.path("terminal.pub"), encoding: .utf8)
         return self.scheme == "rsa" ? try RSAVerifier(pem: pem) : SM2Verifier(key: try SM2.Key(publicKeyPEM: pem))
+    }
+
+    /// The terminal master key the ISO side delivers working keys under: a random TEST key in
+    /// DIR/tmk.hex, created when missing.
+    func terminalMasterKey() throws -> [UInt8] {
+        let path = self.path("tmk.hex")
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try (Hex.encode(key) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return key
+    }
+
+    /// An iso8583 profile for a kiosk that talks to the ISO side.
+    func writeISOProfile(endpoint: String, spec: String, mac: String, keyAlgorithm: String) throws {
+        let profile = BankProfile(
+            name: "Simulated bank (ISO 8583)", kind: "iso8583", bankCode: "SIM", terminalID: "KIOSK001", endpoint: endpoint,
+            timeouts: .init(connectMilliseconds: 2000, responseMilliseconds: 10_000), resultCodes: SimulatedBank.resultCodes,
+            settings: [
+                "spec": spec, "masterKeyFile": self.path("tmk.hex"), "keyAlgorithm": keyAlgorithm, "mac": mac, "merchantID": "898440358120001",
+                "stateFile": self.path("terminal-state.json"),
+            ])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(profile).write(to: URL(fileURLWithPath: self.path("iso8583-profile.json")))
     }
 
     /// An http-json profile for a kiosk that talks to this server.

@@ -109,3 +109,43 @@ func value<T: Sendable>(of task: Task<T?, Never>, timeout: Duration) async -> T?
     defer { timer.cancel() }
     return await task.value
 }
+
+@Suite("iso8583 gateway: money-grade under random faults")
+struct ExactlyOnceTests {
+    @Test("120 activations, a third of the answers lost after applying: each resolved by inquiry or reversal, none applied twice")
+    func exactlyOnce() async throws {
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
+            await harness.bank.setFaults({
+                var plan = FaultPlan(seed: 7)
+                plan.rate = (.dropAfterApplying, 0.33)
+                return plan
+            }())
+            var approved = 0
+            var unknown = 0
+            var reversed = 0
+            for _ in 0..<120 {
+                let request = try request()
+                switch await gateway.activate(request) {
+                case .approved: approved += 1
+                case .unknown:
+                    unknown += 1
+                    // The resolver's two paths: ask (confirm what was applied), or reverse without asking.
+                    if unknown.isMultiple(of: 2), case .applied = await gateway.queryStatus(request.key) {
+                        approved += 1
+                    } else if await gateway.reverse(request.key, reason: .unknownOutcome) == .reversed {
+                        reversed += 1
+                    }
+                default: Issue.record("unexpected outcome")
+                }
+            }
+            let ledger = await harness.bank.ledger()
+            print("iso8583 exactly-once: 120 activations, \(unknown) unknown first, \(approved) approved, \(reversed) reversed; ledger \(ledger.count) keys, max effects \(ledger.map(\.effects).max() ?? 0)")
+            #expect(ledger.count == 120)
+            #expect(ledger.allSatisfy { $0.effects == 1 })
+            #expect(unknown > 20 && reversed > 5)
+            #expect(approved + reversed == 120)
+            #expect(ledger.filter { $0.state == .applied }.count == approved)
+            #expect(ledger.filter { $0.state == .reversed }.count == reversed)
+        }
+    }
+}
