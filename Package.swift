@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "BankSimulatorServer", targets: ["BankSimulatorServer"]),
         .library(name: "ISO8583", targets: ["ISO8583"]),
         .library(name: "ISO8583Gateway", targets: ["ISO8583Gateway"]),
+        .library(name: "Journal", targets: ["Journal"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The only C in the project: libpcsclite's headers, seen through one module map.
@@ -111,6 +113,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
         .target(name: "ISO8583", dependencies: ["APDU", "KioskCrypto"], swiftSettings: swiftSettings),
+        // The crash-safe activation journal (SQLite through GRDB) with its hash-chained audit trail.
+        .target(
+            name: "Journal",
+            dependencies: ["APDU", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
             name: "ISO8583Gateway",
@@ -189,6 +196,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ISO8583GatewayTests",
             dependencies: ["APDU", "BankGateway", "BankSimulator", "BankSimulatorServer", "ISO8583", "ISO8583Gateway", "KioskCrypto", "TestSupport"],

@@ -1,0 +1,143 @@
+import Foundation
+import Journal
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite("activation journal (SQLite)")
+struct JournalTests {
+    static func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).sqlite").path
+    }
+
+    static func remove(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    static let pan = "6228230029000005274"
+    static let id = "440303198101011117"
+
+    func begin(_ journal: Journal, key: String, pan: String = pan) throws {
+        try journal.begin(key: key, pan: pan, maskedPAN: "622823*********5274", idNumber: Self.id, maskedID: "440***********1117", gateway: "simulator")
+    }
+
+    @Test("WAL, synchronous=FULL, migration v1 applied once; reopening keeps the data")
+    func durability() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let journal = try Journal(path: path)
+        let settings = try journal.durability()
+        #expect(settings.journalMode == "wal" && settings.synchronous == 2)
+        #expect(try journal.appliedMigrations() == ["v1"])
+        try self.begin(journal, key: "key-00000001")
+        let reopened = try Journal(path: path)
+        #expect(try reopened.appliedMigrations() == ["v1"])
+        #expect(try reopened.activation("key-00000001")?.state == .pending)
+        #expect(try reopened.integrityCheck() == "ok")
+    }
+
+    @Test("intent, states, the per-card lock, duplicate keys")
+    func lifecycle() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let journal = try Journal(path: path)
+        try self.begin(journal, key: "key-00000001")
+        #expect(throws: JournalError.cardHasUnresolvedActivation(key: "key-00000001")) { try self.begin(journal, key: "key-00000002") }
+        try journal.record("key-00000001", state: .unknown, detail: "no answer")
+        #expect(try journal.unresolved().map(\.key) == ["key-00000001"])
+        #expect(throws: JournalError.cardHasUnresolvedActivation(key: "key-00000001")) { try self.begin(journal, key: "key-00000002") }
+        try journal.record("key-00000001", state: .approved, bankReference: "SIM100001", bankCode: "00", resolveAttempt: true)
+        #expect(try journal.unresolved().isEmpty)
+        try self.begin(journal, key: "key-00000002")  // the card may start again once settled
+        #expect(throws: JournalError.duplicateKey("key-00000001")) { try self.begin(journal, key: "key-00000001", pan: "6228230029000009999") }
+        #expect(throws: JournalError.notFound(key: "nope-0000")) { try journal.record("nope-0000", state: .approved) }
+        let record = try #require(try journal.activation("key-00000001"))
+        #expect(record.state == .approved && record.bankReference == "SIM100001" && record.resolveAttempts == 1)
+        #expect(try journal.audit(for: "key-00000001").map(\.event) == ["intent", "state", "state"])
+    }
+
+    @Test("the file holds no PAN, no ID number and no PIN block: masked forms and keyed hashes only")
+    func noPersonalData() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let journal = try Journal(path: path)
+        for index in 0..<20 {
+            let key = String(format: "key-%08d", index)
+            try self.begin(journal, key: key, pan: String(Self.pan.dropLast(2)) + String(format: "%02d", index))
+            try journal.record(key, state: .approved, bankReference: "SIM\(index)", bankCode: "00")
+        }
+        #expect(journal.fingerprint(Self.pan) != Self.pan && journal.fingerprint(Self.pan).count == 32)
+        for suffix in ["", "-wal"] {
+            guard let bytes = FileManager.default.contents(atPath: path + suffix) else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains(Self.id))
+            #expect(!text.contains(String(Self.pan.dropLast(2))))
+        }
+    }
+
+    @Test("the audit chain detects an edit, a deletion and a reordering")
+    func tamperEvidence() async throws {
+        for tamper in ["UPDATE audit SET detail = 'approved' WHERE seq = 3", "DELETE FROM audit WHERE seq = 4", "UPDATE audit SET seq = 102 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 5; UPDATE audit SET seq = 5 WHERE seq = 102", "UPDATE activation SET state = 'approved'"] {
+            let path = Self.temporaryPath()
+            defer { Self.remove(path) }
+            let journal = try Journal(path: path)
+            for index in 0..<3 {
+                let key = String(format: "key-%08d", index)
+                try self.begin(journal, key: key, pan: Self.pan + String(index))
+                try journal.record(key, state: .declined, bankCode: "N1")
+            }
+            #expect(try journal.verifyChain() == .intact(entries: 6))
+            let sqlite = try await runProcess("/usr/bin/sqlite3", [path, tamper])
+            #expect(sqlite.status == 0, "\(sqlite.error)")
+            let report = try journal.verifyChain()
+            if tamper.hasPrefix("UPDATE activation") {
+                // Rows are not chained, their history is: the audit still shows what really happened.
+                #expect(report == .intact(entries: 6))
+                #expect(try journal.audit(for: "key-00000000").last?.detail.contains("declined") == true)
+            } else if case .broken = report {
+            } else {
+                Issue.record("\(tamper) not detected: \(report)")
+            }
+        }
+    }
+
+    @Test("retention: old final activations go, unsettled ones stay, the chain still verifies from its anchor")
+    func retention() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let now = Mutex(Date(timeIntervalSince1970: 1_795_000_000))
+        let journal = try Journal(path: path, clock: { now.withLock { $0 } })
+        try self.begin(journal, key: "old-final-1")
+        try journal.record("old-final-1", state: .approved, bankReference: "R1", bankCode: "00")
+        try self.begin(journal, key: "old-unsettled", pan: "6228230029000001111")
+        try journal.record("old-unsettled", state: .unknown)
+        now.withLock { $0 = $0.addingTimeInterval(100 * 86_400) }
+        try self.begin(journal, key: "new-final-1", pan: "6228230029000002222")
+        #expect(try journal.purge(olderThanDays: 90) == 1)
+        #expect(try journal.activation("old-final-1") == nil)
+        #expect(try journal.activation("old-unsettled")?.state == .unknown)
+        #expect(try journal.activation("new-final-1") != nil)
+        guard case .intact = try journal.verifyChain() else { Issue.record("chain broken by the purge"); return }
+        #expect(try journal.audit().first?.activation == "new-final-1")
+    }
+
+    @Test("a failed write stops the journal: nothing more is accepted, not even after space is freed")
+    func stopsOnWriteFailure() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let journal = try Journal(path: path, maximumPages: 40)
+        var failure: JournalError?
+        for index in 0..<5000 {
+            do {
+                try journal.note("filler", detail: String(repeating: "x", count: 400) + "\(index)")
+            } catch {
+                failure = error
+                break
+            }
+        }
+        guard case .stopped = failure else { Issue.record("no stop: \(String(describing: failure))"); return }
+        #expect(journal.stoppedReason != nil)
+        #expect(throws: JournalError.self) { try self.begin(journal, key: "key-after-stop") }
+        #expect(try journal.integrityCheck() == "ok")
+    }
+}
