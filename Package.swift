@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "ISO8583", targets: ["ISO8583"]),
         .library(name: "ISO8583Gateway", targets: ["ISO8583Gateway"]),
         .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Activation", targets: ["Activation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -118,6 +119,11 @@ let package = Package(
             name: "Journal",
             dependencies: ["APDU", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
+        // The activation flow: checks, PIN pad, exactly-once execution and resolution, the state machine.
+        .target(
+            name: "Activation",
+            dependencies: ["BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU"],
+            swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
             name: "ISO8583Gateway",
@@ -168,6 +174,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The activation executor as a process the crash test kills (a test tool, not installed).
+        .executableTarget(
+            name: "kiosk-crash-worker",
+            dependencies: [
+                "APDU", "Activation", "BankGateway", "BankHTTP", "BankSimulator", "Identity", "Journal", "KioskCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
         // Helpers shared by the test targets (recording cards, counters, event collection).
         .target(
             name: "TestSupport", dependencies: ["APDU", "CardCore", "CardSimulator", "BankGateway", "BankSimulator", "KioskCrypto"],
@@ -195,6 +209,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ActivationTests",
+            dependencies: ["Activation", "BankGateway", "BankSimulator", "Identity", "Journal", "Messages", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,0 +1,224 @@
+public import BankGateway
+import Foundation
+import Identity
+public import Journal
+public import Messages
+
+/// How hard the resolver tries before it leaves an activation `unknown` for its next round.
+public struct ResolverPolicy: Sendable, Hashable {
+    /// Wait before the first inquiry (a bank may still be processing).
+    public var firstDelay: Duration
+    /// Backoff cap between attempts.
+    public var maximumDelay: Duration
+    /// Inquiry attempts per round before turning to reversal.
+    public var inquiries: Int
+    /// Reversal calls per round (each gateway call may itself repeat its message).
+    public var reversals: Int
+
+    public init(firstDelay: Duration = .milliseconds(500), maximumDelay: Duration = .seconds(30), inquiries: Int = 3, reversals: Int = 3) {
+        self.firstDelay = firstDelay
+        self.maximumDelay = maximumDelay
+        self.inquiries = inquiries
+        self.reversals = reversals
+    }
+}
+
+/// The step boundaries of one activation, reported to an observer (logs, metrics, the crash test).
+public enum ActivationStep: String, Sendable, CaseIterable {
+    /// The intent is committed; the request is about to go.
+    case intentJournaled
+    /// The bank answered (or the gateway gave up); the answer is not journaled yet.
+    case bankAnswered
+    /// The answer is journaled.
+    case resultJournaled
+    /// The resolver is about to ask or reverse.
+    case resolving
+    /// The resolver's result is journaled.
+    case resolved
+}
+
+/// What an activation attempt ended in, for the flow and the screen.
+public struct ExecutionResult: Hashable, Sendable {
+    public var key: String
+    /// The journal's final (or still `unknown`) state.
+    public var state: ActivationState
+    /// The gateway's answer that decided it (after resolution: what the resolver learned).
+    public var outcome: ActivationOutcome
+    public var customerMessage: CustomerMessage { self.outcome.customerMessage }
+}
+
+/// Why an activation could not start.
+public enum ExecutionRefusal: Error, Hashable, Sendable, ExplainedError {
+    /// The card has an activation that is not settled yet.
+    case unresolvedActivation(key: String)
+    /// The journal stopped (disk fault): the kiosk must stop selling.
+    case journalStopped(String)
+
+    public var customerMessage: CustomerMessage {
+        switch self {
+        case .unresolvedActivation:
+            CustomerMessage(key: "activation.pendingResult", zhHans: "这张卡上一笔开通业务的结果正在与银行确认，请稍后再试或联系工作人员。",
+                en: "The result of an earlier activation of this card is still being confirmed with the bank. Please try again later or ask staff.")
+        case .journalStopped:
+            CustomerMessage(key: "kiosk.outOfService", zhHans: "本机暂停服务，请到柜台办理。", en: "This kiosk is out of service. Please go to a counter.")
+        }
+    }
+
+    public var operatorMessage: String {
+        switch self {
+        case .unresolvedActivation(let key): "refused: the card's activation \(key) is unresolved; the resolver settles it"
+        case .journalStopped(let reason): "journal stopped: \(reason)"
+        }
+    }
+}
+
+/// Applies an activation at the bank exactly once or not at all: the intent is journaled before any
+/// byte goes out, every answer is journaled, and an `unknown` outcome is settled by inquiry and then
+/// reversal (with backoff), never by sending the activation again with a new key.
+public final class ActivationExecutor: Sendable {
+    public let journal: Journal
+    public let gateway: any BankGateway
+    public let policy: ResolverPolicy
+    private let observer: (@Sendable (ActivationStep, String) -> Void)?
+
+    /// - Parameter observer: told at every step boundary (activation key); runs inline, keep it short.
+    public init(journal: Journal, gateway: any BankGateway, policy: ResolverPolicy = ResolverPolicy(), observer: (@Sendable (ActivationStep, String) -> Void)? = nil) {
+        self.journal = journal
+        self.gateway = gateway
+        self.policy = policy
+        self.observer = observer
+    }
+
+    /// Journals the intent, sends, journals the answer; settles an `unknown` answer before returning
+    /// (or leaves it `unknown` for the next resolver round when the bank stays silent).
+    public func execute(_ request: ActivationRequest) async throws(ExecutionRefusal) -> ExecutionResult {
+        do {
+            try self.journal.begin(
+                key: request.key.value, pan: request.card.pan, maskedPAN: Masking.pan(request.card.pan), idNumber: request.cardholder.idNumber,
+                maskedID: Masking.citizenID(request.cardholder.idNumber), gateway: "\(self.gateway.profile.name) (\(self.gateway.profile.kind))")
+        } catch {
+            switch error {
+            case .cardHasUnresolvedActivation(let key): throw .unresolvedActivation(key: key)
+            default: throw .journalStopped(error.description)
+            }
+        }
+        self.observer?(.intentJournaled, request.key.value)
+        let outcome = await self.gateway.activate(request)
+        self.observer?(.bankAnswered, request.key.value)
+        let state = try self.journalOutcome(request.key.value, outcome)
+        self.observer?(.resultJournaled, request.key.value)
+        if state == .unknown {
+            return try await self.resolve(request.key.value)
+        }
+        return ExecutionResult(key: request.key.value, state: state, outcome: outcome)
+    }
+
+    private func journalOutcome(_ key: String, _ outcome: ActivationOutcome) throws(ExecutionRefusal) -> ActivationState {
+        let state: ActivationState
+        var reference: String?
+        var code: String?
+        switch outcome {
+        case .approved(let bankReference):
+            state = .approved
+            reference = bankReference
+        case .declined(_, let bankCode), .pinError(_, let bankCode):
+            state = .declined
+            code = bankCode
+        case .unavailable: state = .notApplied
+        case .unknown: state = .unknown
+        }
+        do {
+            try self.journal.record(key, state: state, bankReference: reference, bankCode: code, detail: outcome.operatorMessage)
+        } catch {
+            throw .journalStopped(error.description)
+        }
+        return state
+    }
+
+    // MARK: Resolver
+
+    /// One resolver round for `key`: inquiry (if the bank has one) with backoff, then reversal. Ends
+    /// `approved` (the bank confirms it applied), `notApplied` (absent or reversed), `manual` (the bank
+    /// offers neither), or stays `unknown` (the bank did not answer this round).
+    public func resolve(_ key: String) async throws(ExecutionRefusal) -> ExecutionResult {
+        guard let idempotencyKey = IdempotencyKey(key) else { throw .journalStopped("journal holds an invalid key \(key)") }
+        if let record = try? self.journal.activation(key), record.state.isFinal {
+            return ExecutionResult(key: key, state: record.state, outcome: Self.outcome(for: record))
+        }
+        let capabilities = self.gateway.capabilities
+        guard capabilities.supportsQuery || capabilities.supportsReversal else {
+            try self.settle(key, .manual, detail: "the bank offers no inquiry and no reversal: reconcile by hand", reference: nil)
+            return ExecutionResult(key: key, state: .manual, outcome: .unknown(detail: "manual reconciliation"))
+        }
+        var delay = self.policy.firstDelay
+        var last = "no attempt"
+        if capabilities.supportsQuery {
+            for _ in 0..<self.policy.inquiries {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, self.policy.maximumDelay)
+                self.observer?(.resolving, key)
+                switch await self.gateway.queryStatus(idempotencyKey) {
+                case .applied(let reference):
+                    try self.settle(key, .approved, detail: "inquiry: applied", reference: reference)
+                    return ExecutionResult(key: key, state: .approved, outcome: .approved(bankReference: reference))
+                case .notFound:
+                    try self.settle(key, .notApplied, detail: "inquiry: not found at the bank", reference: nil)
+                    return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "the bank has no record of it: nothing applied"))
+                case .declined(let reason, let code):
+                    try self.settle(key, .declined, detail: "inquiry: declined \(code)", reference: nil)
+                    return ExecutionResult(key: key, state: .declined, outcome: .declined(reason, bankCode: code))
+                case .unavailable(let detail), .unknown(let detail):
+                    last = "inquiry: \(detail)"
+                }
+            }
+        }
+        if capabilities.supportsReversal {
+            for _ in 0..<self.policy.reversals {
+                self.observer?(.resolving, key)
+                switch await self.gateway.reverse(idempotencyKey, reason: .unknownOutcome) {
+                case .reversed, .notFound:
+                    try self.settle(key, .notApplied, detail: "reversal answered: nothing applied now", reference: nil)
+                    return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "reversed: nothing applied"))
+                case .unavailable(let detail), .unknown(let detail):
+                    last = "reversal: \(detail)"
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, self.policy.maximumDelay)
+            }
+        }
+        do {
+            try self.journal.record(key, state: .unknown, detail: "still unknown after a resolver round: \(last)", resolveAttempt: true)
+        } catch {
+            throw .journalStopped(error.description)
+        }
+        return ExecutionResult(key: key, state: .unknown, outcome: .unknown(detail: last))
+    }
+
+    /// Settles every `pending`/`unknown` activation in the journal (at start-up, before the daemon
+    /// reports ready, and periodically). Returns the states they ended in.
+    public func resolveAll() async throws(ExecutionRefusal) -> [String: ActivationState] {
+        let open: [ActivationRecord]
+        do { open = try self.journal.unresolved() } catch { throw .journalStopped(error.description) }
+        var results: [String: ActivationState] = [:]
+        for record in open { results[record.key] = try await self.resolve(record.key).state }
+        return results
+    }
+
+    private func settle(_ key: String, _ state: ActivationState, detail: String, reference: String?) throws(ExecutionRefusal) {
+        do {
+            try self.journal.record(key, state: state, bankReference: reference, detail: detail, resolveAttempt: true)
+        } catch {
+            throw .journalStopped(error.description)
+        }
+        self.observer?(.resolved, key)
+    }
+
+    static func outcome(for record: ActivationRecord) -> ActivationOutcome {
+        switch record.state {
+        case .approved: .approved(bankReference: record.bankReference ?? "")
+        case .declined: .declined(.other, bankCode: record.bankCode ?? "")
+        case .notApplied: .unavailable(detail: record.detail ?? "nothing applied")
+        case .pending, .unknown, .manual: .unknown(detail: record.detail ?? "unresolved")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import Activation
+import BankGateway
+import BankSimulator
+import Foundation
+import Journal
+import Synchronization
+import TestSupport
+import Testing
+
+/// A gateway that forwards to another but reports other capabilities (a bank without inquiry or reversal).
+struct LimitedGateway: BankGateway {
+    let inner: SimulatorGateway
+    let capabilities: GatewayCapabilities
+    var profile: BankProfile { self.inner.profile }
+    func prepare() async -> PrepareOutcome { await self.inner.prepare() }
+    func verifyCardholder(card: CardReference, cardholder: Cardholder, key: IdempotencyKey) async -> VerifyOutcome {
+        await self.inner.verifyCardholder(card: card, cardholder: cardholder, key: key)
+    }
+    func activate(_ request: ActivationRequest) async -> ActivationOutcome { await self.inner.activate(request) }
+    func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome { await self.inner.queryStatus(key) }
+    func reverse(_ key: IdempotencyKey, reason: ReversalReason) async -> ReversalOutcome { await self.inner.reverse(key, reason: reason) }
+}
+
+@Suite("activation executor: journal before send, resolve unknown outcomes")
+struct ExecutorTests {
+    static let fast = ResolverPolicy(firstDelay: .milliseconds(10), maximumDelay: .milliseconds(40), inquiries: 2, reversals: 2)
+
+    func make(_ fixture: SimulatedBank.Fixture = .init(), capabilities: GatewayCapabilities? = nil) throws -> (ActivationExecutor, SimulatedBank, Journal, String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString).sqlite").path
+        let bank = SimulatedBank(fixture: fixture)
+        let inner = try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: 200), bank: bank)
+        let gateway: any BankGateway = capabilities.map { LimitedGateway(inner: inner, capabilities: $0) } ?? inner
+        let journal = try Journal(path: path)
+        return (ActivationExecutor(journal: journal, gateway: gateway, policy: Self.fast), bank, journal, path)
+    }
+
+    @Test("approved: intent then result in the journal, one effect at the bank")
+    func approved() async throws {
+        let (executor, bank, journal, _) = try self.make()
+        let request = try request()
+        let result = try await executor.execute(request)
+        #expect(result.state == .approved)
+        #expect(try journal.audit(for: request.key.value).map(\.event) == ["intent", "state"])
+        #expect(await bank.ledger().first?.effects == 1)
+    }
+
+    @Test("declined, PIN error and unavailable are final and applied nothing")
+    func finalRefusals() async throws {
+        var fixture = SimulatedBank.Fixture()
+        fixture.rules = [.init(pan: "6217000010002345678", code: "N1"), .init(pan: "6214830100001111", code: "55", triesLeft: 2)]
+        let (executor, bank, _, _) = try self.make(fixture)
+        #expect(try await executor.execute(request(pan: "6217000010002345678")).state == .declined)
+        let pin = try await executor.execute(request(pan: "6214830100001111"))
+        #expect(pin.state == .declined && pin.outcome == .pinError(triesLeft: 2, bankCode: "55"))
+        await bank.inject(.serverError)
+        #expect(try await executor.execute(request(pan: "6228230029000001234")).state == .notApplied)
+        #expect(await bank.ledger().allSatisfy { $0.effects == 0 })
+    }
+
+    @Test("unknown → inquiry: applied becomes approved, absent becomes notApplied; never sent twice")
+    func resolvedByInquiry() async throws {
+        let (executor, bank, _, _) = try self.make()
+        await bank.inject(.dropAfterApplying)
+        let applied = try request()
+        let first = try await executor.execute(applied)
+        #expect(first.state == .approved)
+        #expect(await bank.ledger().first { $0.key == applied.key.value }?.requests == 1)
+        await bank.inject(.noAnswer)
+        let lost = try request(pan: "6228230029000009876")
+        #expect(try await executor.execute(lost).state == .notApplied)
+        #expect(await bank.ledger().first { $0.key == lost.key.value } == nil)
+    }
+
+    @Test("a card with an unsettled activation cannot start another; the start-up resolver settles it")
+    func perCardLockAndStartupResolver() async throws {
+        let (executor, bank, journal, path) = try self.make()
+        let request = try request()
+        // A crash right after the intent: the journal holds `pending`, the bank nothing.
+        try journal.begin(key: request.key.value, pan: request.card.pan, maskedPAN: "x", idNumber: request.cardholder.idNumber, maskedID: "y", gateway: "sim")
+        await #expect(throws: ExecutionRefusal.unresolvedActivation(key: request.key.value)) { try await executor.execute(try TestSupport.request()) }
+        let restarted = ActivationExecutor(journal: try Journal(path: path), gateway: executor.gateway, policy: Self.fast)
+        #expect(try await restarted.resolveAll() == [request.key.value: .notApplied])
+        #expect(try await restarted.execute(try TestSupport.request()).state == .approved)
+        #expect(await bank.ledger().count == 1)
+    }
+
+    @Test("no inquiry: reversal settles it; neither: manual reconciliation, never a guess")
+    func withoutInquiry() async throws {
+        let reversalOnly = GatewayCapabilities(supportsVerify: false, supportsQuery: false, supportsReversal: true, pinBlockFormat: .iso0TripleDES, macAlgorithm: nil)
+        let (executor, bank, _, _) = try self.make(capabilities: reversalOnly)
+        await bank.inject(.dropAfterApplying)
+        let request = try request()
+        #expect(try await executor.execute(request).state == .notApplied)
+        #expect(await bank.ledger().first?.state == .reversed)
+
+        let neither = GatewayCapabilities(supportsVerify: false, supportsQuery: false, supportsReversal: false, pinBlockFormat: .iso0TripleDES, macAlgorithm: nil)
+        let (manualExecutor, manualBank, journal, _) = try self.make(capabilities: neither)
+        await manualBank.inject(.dropAfterApplying)
+        let other = try TestSupport.request()
+        #expect(try await manualExecutor.execute(other).state == .manual)
+        #expect(try journal.activation(other.key.value)?.state == .manual)
+    }
+
+    @Test("a bank that stays silent leaves the activation unknown and the card locked; the next round settles it")
+    func staysUnknown() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString).sqlite").path
+        let bank = SimulatedBank()
+        let gateway = SilentGateway(inner: try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: 200), bank: bank))
+        let journal = try Journal(path: path)
+        let executor = ActivationExecutor(journal: journal, gateway: gateway, policy: Self.fast)
+        await bank.inject(.dropAfterApplying)
+        gateway.silent.withLock { $0 = true }
+        let request = try request()
+        let result = try await executor.execute(request)
+        #expect(result.state == .unknown)
+        #expect(try journal.activation(request.key.value)?.resolveAttempts == 1)
+        await #expect(throws: ExecutionRefusal.unresolvedActivation(key: request.key.value)) {
+            try await executor.execute(try TestSupport.request(pan: request.card.pan))
+        }
+        gateway.silent.withLock { $0 = false }
+        #expect(try await executor.resolveAll() == [request.key.value: .approved])
+        #expect(await bank.ledger().first?.effects == 1)
+    }
+}
+
+/// Forwards to the simulator, but while `silent` its inquiries and reversals get no answer.
+final class SilentGateway: BankGateway {
+    let inner: SimulatorGateway
+    let silent = Mutex(false)
+    init(inner: SimulatorGateway) { self.inner = inner }
+    var profile: BankProfile { self.inner.profile }
+    var capabilities: GatewayCapabilities { self.inner.capabilities }
+    func prepare() async -> PrepareOutcome { await self.inner.prepare() }
+    func verifyCardholder(card: CardReference, cardholder: Cardholder, key: IdempotencyKey) async -> VerifyOutcome {
+        await self.inner.verifyCardholder(card: card, cardholder: cardholder, key: key)
+    }
+    func activate(_ request: ActivationRequest) async -> ActivationOutcome { await self.inner.activate(request) }
+    func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome {
+        self.silent.withLock { $0 } ? .unknown(detail: "no answer") : await self.inner.queryStatus(key)
+    }
+    func reverse(_ key: IdempotencyKey, reason: ReversalReason) async -> ReversalOutcome {
+        self.silent.withLock { $0 } ? .unknown(detail: "no answer") : await self.inner.reverse(key, reason: reason)
+    }
+}
