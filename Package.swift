@@ -122,7 +122,7 @@ let package = Package(
         // The activation flow: checks, PIN pad, exactly-once execution and resolution, the state machine.
         .target(
             name: "Activation",
-            dependencies: ["BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU"],
+            dependencies: ["BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU", "ResidentIDCard", "SocialSecurityCard"],
             swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
@@ -212,7 +212,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ActivationTests",
-            dependencies: ["Activation", "BankGateway", "BankSimulator", "Identity", "Journal", "Messages", "TestSupport"],
+            dependencies: [
+                "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity", "Journal",
+                "Messages", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

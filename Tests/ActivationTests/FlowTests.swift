@@ -1,0 +1,243 @@
+import Activation
+import BankGateway
+import BankSimulator
+import Foundation
+import Identity
+import Journal
+import Messages
+import SocialSecurityCard
+import TestSupport
+import Testing
+
+@Suite("activation flow: the state machine with the mock reader, virtual cards and the simulated PIN pad")
+struct FlowTests {
+    @Test("the whole flow: cards, checks, masked details, PIN twice as dots, the bank once, result, take cards")
+    func happyPath() async throws {
+        let harness = try FlowHarness()
+        try await harness.present()
+        #expect(await harness.waitForStage(.confirming))
+        let details = try #require(harness.events.compactMap { if case .details(let d) = $0 { d } else { nil } }.first)
+        #expect(details.name == Masking.name("张三") && details.idNumber == "440***********1117")
+        #expect(!details.bankCardNumber.contains("0029000005"))
+        await harness.flow.send(.confirm)
+        #expect(await harness.waitForStage(.enteringPIN))
+        await harness.type("802461")
+        #expect(await harness.waitForStage(.confirmingPIN))
+        await harness.type("802461")
+        #expect(await harness.waitForStage(.takeCards))
+        let result = harness.events.compactMap { if case .result(let state, let message, _) = $0 { (state, message.key) } else { nil } }
+        #expect(result.first?.0 == "approved" && result.first?.1 == "bank.approved")
+        let progress = harness.events.compactMap { if case .pinProgress(let n) = $0 { n } else { nil } }
+        #expect(progress == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6])
+        await harness.takeCards()
+        #expect(await harness.waitForEnd() == .completed)
+        let ledger = await harness.bank.ledger()
+        #expect(ledger.count == 1 && ledger[0].effects == 1)
+        #expect(try harness.journal.recent().first?.state == .approved)
+        // Nothing the screen got carries the PIN, the full PAN or the full ID number.
+        let everything = harness.events.map { "\($0)" }.joined(separator: "\n")
+        #expect(!everything.contains("802461") && !everything.contains("440303198101011117"))
+        let stages = harness.events.compactMap { if case .stage(let stage, _) = $0 { stage } else { nil } }
+        #expect(stages == [.waitingForCards, .reading, .reading, .confirming, .enteringPIN, .confirmingPIN, .processing, .result, .takeCards])
+    }
+
+    @Test("either card may come first")
+    func socialSecurityCardFirst() async throws {
+        let harness = try FlowHarness()
+        await harness.flow.start()
+        await harness.flow.send(.cardInserted)
+        await harness.flow.send(.cardRead(try await FlowHarness.reading("v2-common")))
+        await harness.flow.send(.idCardRead(try FlowHarness.idCard("resident-common")))
+        #expect(await harness.waitForStage(.confirming))
+    }
+
+    @Test("check refusals end the flow before the bank: different person, expired ID, expired or locked card, no bank application, verifier says no")
+    func refusals() async throws {
+        var expiredID = try await FlowHarness.reading("v2-common")
+        expiredID.identity?.citizenID = try CitizenID("450102196511110519")
+        expiredID.identity?.name = "韦国强"
+        let cases: [(String, String, SocialSecurityCardReading?, String)] = [
+            ("resident-common", "v2-t0-x", nil, "check.differentPerson"),
+            ("resident-expired", "v2-common", expiredID, "check.idCardExpired"),
+            ("resident-common", "expired", nil, "check.sscExpired"),
+            ("resident-common", "no-bank", nil, "check.noBankApplication"),
+        ]
+        for (id, card, reading, key) in cases {
+            let harness = try FlowHarness()
+            await harness.flow.start()
+            await harness.flow.send(.idCardRead(try FlowHarness.idCard(id)))
+            await harness.flow.send(.cardInserted)
+            let read: SocialSecurityCardReading
+            if let reading { read = reading } else { read = try await FlowHarness.reading(card) }
+            await harness.flow.send(.cardRead(read))
+            #expect(await harness.waitForStage(.takeCards))  // cards still in: take-cards stage first
+            #expect(harness.events.contains { $0.notice == key }, "\(key): \(harness.events)")
+            await harness.takeCards()
+            #expect(await harness.waitForEnd() == .refused)
+            #expect(await harness.bank.ledger().isEmpty)
+            #expect(try harness.journal.recent().isEmpty)
+        }
+        // A locked card fails while it is read: the reader's typed error reaches the screen.
+        let locked = try FlowHarness()
+        await locked.flow.start()
+        await locked.flow.send(.cardInserted)
+        do {
+            _ = try await FlowHarness.reading("card-locked")
+            Issue.record("the locked card was read")
+        } catch let error as CardReadError {
+            await locked.flow.send(.cardReadFailed(error))
+        }
+        #expect(await locked.waitFor { $0.contains { $0.notice == "card.ssc.cardLocked" || $0.notice?.hasPrefix("card.") == true } })
+        // The verifier's no.
+        let rejected = try FlowHarness(verifier: SimulatedIdentityVerifier(answer: .rejected("face does not match")))
+        try await rejected.present()
+        #expect(await rejected.waitFor { $0.contains { $0.notice == "check.identityNotVerified" } })
+    }
+
+    @Test("a rare character the card cannot hold goes to staff, never passes silently")
+    func rareCharacter() async throws {
+        var reading = try await FlowHarness.reading("v2-common")
+        reading.identity?.citizenID = try CitizenID("440304199003070026")
+        reading.identity?.name = "王吉"  // the issuer's GBK substitute
+        reading.bank?.holderID = "440304199003070026"
+        let harness = try FlowHarness()
+        await harness.flow.start()
+        await harness.flow.send(.idCardRead(try FlowHarness.idCard("resident-rare")))
+        await harness.flow.send(.cardInserted)
+        await harness.flow.send(.cardRead(reading))
+        #expect(await harness.waitFor { $0.contains { $0.notice == "check.rareCharacter" } })
+        #expect(await harness.bank.ledger().isEmpty)
+        #expect(IdentityChecks.compareNames(idCard: "王𠮷", card: "王𠮷") == .same)
+        #expect(IdentityChecks.compareNames(idCard: "王𠮷", card: "李吉") == .different)
+        #expect(IdentityChecks.sameCitizenID("11010819750612008x", "11010819750612008X"))
+    }
+
+    @Test("cancel from the screen or the PIN pad at every stage before the bank: nothing sent")
+    func cancel() async throws {
+        for stage in [FlowStage.waitingForCards, .confirming, .enteringPIN, .confirmingPIN] {
+            let harness = try FlowHarness()
+            if stage == .waitingForCards {
+                await harness.flow.start()
+                await harness.flow.send(.idCardRead(try FlowHarness.idCard("resident-common")))
+            } else {
+                try await harness.present()
+                #expect(await harness.waitForStage(.confirming))
+            }
+            if stage == .enteringPIN || stage == .confirmingPIN {
+                await harness.flow.send(.confirm)
+                if stage == .confirmingPIN {
+                    await harness.type("802461")
+                    #expect(await harness.waitForStage(.confirmingPIN))
+                }
+                await harness.type("")  // wait for the pad
+                harness.pad.press(.cancel)
+            } else {
+                await harness.flow.send(.cancel)
+            }
+            #expect(await harness.waitForStage(.takeCards))
+            await harness.takeCards()
+            #expect(await harness.waitForEnd() == .cancelled, "\(stage)")
+            #expect(await harness.bank.ledger().isEmpty, "\(stage)")
+            #expect(!harness.pad.isEntering)
+        }
+    }
+
+    @Test("a cancel during the bank call is too late: the bank's answer is journaled and shown")
+    func cancelDuringProcessing() async throws {
+        var fixture = SimulatedBank.Fixture()
+        fixture.processingMilliseconds = 400
+        let harness = try FlowHarness(fixture: fixture)
+        try await harness.present()
+        #expect(await harness.waitForStage(.confirming))
+        await harness.flow.send(.confirm)
+        await harness.type("802461")
+        await harness.type("802461")
+        #expect(await harness.waitForStage(.processing))
+        await harness.flow.send(.cancel)
+        await harness.flow.send(.cardRemoved)  // and the card pulled out
+        #expect(await harness.waitForStage(.takeCards))
+        #expect(harness.events.contains { if case .result("approved", _, _) = $0 { true } else { false } })
+        await harness.flow.send(.idCardLeft)
+        #expect(await harness.waitForEnd() == .completed)
+    }
+
+    @Test("a card taken out, a reader or ID-module failure before the bank call: ended, nothing sent")
+    func removalAndFaults() async throws {
+        let inputs: [(FlowInput, FlowEnd)] = [
+            (.cardRemoved, .cardRemoved), (.idCardLeft, .cardRemoved), (.readerFailed("pcscd stopped answering"), .deviceFailed),
+            (.idModuleFailed("no answer"), .deviceFailed),
+        ]
+        for (input, expected) in inputs {
+            for atPIN in [false, true] {
+                let harness = try FlowHarness()
+                try await harness.present()
+                #expect(await harness.waitForStage(.confirming))
+                if atPIN {
+                    await harness.flow.send(.confirm)
+                    #expect(await harness.waitForStage(.enteringPIN))
+                    harness.pad.press(.digit(1))
+                }
+                await harness.flow.send(input)
+                await harness.takeCards()
+                #expect(await harness.waitForEnd() == expected, "\(input) at PIN \(atPIN)")
+                #expect(await harness.bank.ledger().isEmpty)
+                #expect(!harness.pad.isEntering)
+                #expect(try harness.journal.recent().isEmpty)
+            }
+        }
+    }
+
+    @Test("a stage times out after a warning; asking for more time once extends it")
+    func timeouts() async throws {
+        let short = FlowTimeouts(cards: .seconds(30), confirm: .milliseconds(800), pinEntry: .seconds(30), takeCards: .milliseconds(600), warning: .milliseconds(300), extensionTime: .milliseconds(900))
+        let harness = try FlowHarness(timeouts: short)
+        try await harness.present()
+        #expect(await harness.waitFor { $0.contains { if case .timeoutWarning(.confirming, _) = $0 { true } else { false } } })
+        #expect(await harness.waitForEnd() == .timedOut)  // nobody took the cards either: take-cards expires too
+        #expect(await harness.bank.ledger().isEmpty)
+
+        let extended = try FlowHarness(timeouts: short)
+        try await extended.present()
+        #expect(await extended.waitFor { $0.contains { if case .timeoutWarning(.confirming, _) = $0 { true } else { false } } })
+        await extended.flow.send(.moreTime)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(await extended.flow.currentStage == .confirming)
+        #expect(await extended.waitForEnd() == .timedOut)
+    }
+
+    @Test("PINs that differ, and a weak PIN the bank refuses, go back to PIN entry; then the activation goes through once")
+    func pinRetries() async throws {
+        let harness = try FlowHarness()
+        try await harness.present()
+        #expect(await harness.waitForStage(.confirming))
+        await harness.flow.send(.confirm)
+        await harness.type("802461")
+        await harness.type("802462")
+        #expect(await harness.waitFor { $0.contains { $0.notice == "flow.pinMismatch" } })
+        await harness.type("111111")
+        await harness.type("111111")
+        #expect(await harness.waitFor { $0.contains { $0.notice == "bank.declined.weakPIN" } })
+        await harness.type("802461")
+        await harness.type("802461")
+        #expect(await harness.waitForStage(.takeCards))
+        let ledger = await harness.bank.ledger()
+        #expect(ledger.filter { $0.effects == 1 }.count == 1)
+        #expect(try harness.journal.recent().map(\.state).sorted { $0.rawValue < $1.rawValue } == [.approved, .declined])
+    }
+
+    @Test("a card with an unresolved activation is refused until the resolver settles it")
+    func unresolvedCard() async throws {
+        let first = try FlowHarness()
+        let reading = try await FlowHarness.reading("v2-common")
+        let pan = try #require(reading.bank?.pan)
+        try first.journal.begin(key: "left-open-1", pan: pan, maskedPAN: "x", idNumber: "440303198101011117", maskedID: "y", gateway: "sim")
+        try await first.present()
+        #expect(await first.waitForStage(.confirming))
+        await first.flow.send(.confirm)
+        await first.type("802461")
+        await first.type("802461")
+        #expect(await first.waitFor { $0.contains { $0.notice == "activation.pendingResult" } })
+        #expect(await first.bank.ledger().isEmpty)
+    }
+}
+
