@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "ISO8583Gateway", targets: ["ISO8583Gateway"]),
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Activation", targets: ["Activation"]),
+        .library(name: "KioskDevices", targets: ["KioskDevices"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -123,6 +124,11 @@ let package = Package(
         .target(
             name: "Activation",
             dependencies: ["BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU", "ResidentIDCard", "SocialSecurityCard"],
+            swiftSettings: swiftSettings),
+        // The devices that feed the flow: the smart-card system (PC/SC or mock) and the ID module's reader loop.
+        .target(
+            name: "KioskDevices",
+            dependencies: ["Activation", "CardCore", "ResidentIDCard", "SocialSecurityCard"],
             swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
@@ -231,7 +237,8 @@ let package = Package(
             name: "PCSCTests",
             dependencies: [
                 "PCSC", "CardSimulator", "TestSupport", "SocialSecurityCard", "VirtualCards", "Identity", "ResidentIDCard",
-                "IDModuleSimulator",
+                "IDModuleSimulator", "Activation", "KioskDevices", "Journal", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer",
+                "APDU", "CardCore",
             ], swiftSettings: swiftSettings),
     ]
 )

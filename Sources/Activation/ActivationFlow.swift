@@ -46,6 +46,7 @@ public actor ActivationFlow {
     public nonisolated let events: AsyncStream<FlowEvent>
     /// How the flow ended, once it has.
     public private(set) var end: FlowEnd?
+    private var endWaiters: [CheckedContinuation<FlowEnd, Never>] = []
 
     public init(
         executor: ActivationExecutor, pinPad: any PINPad, verifier: any IdentityVerifier = SimulatedIdentityVerifier(),
@@ -290,6 +291,14 @@ public actor ActivationFlow {
         self.end = self.end ?? end
         self.emit(.ended(self.end ?? end))
         self.continuation.finish()
+        for waiter in self.endWaiters { waiter.resume(returning: self.end ?? end) }
+        self.endWaiters.removeAll()
+    }
+
+    /// Returns once the flow has ended (the cards are back or the take-cards stage expired).
+    public func ended() async -> FlowEnd {
+        if case .ended = self.state, let end = self.end { return end }
+        return await withCheckedContinuation { self.endWaiters.append($0) }
     }
 
     // MARK: Stages and timers
