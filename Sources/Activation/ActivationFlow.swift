@@ -33,6 +33,8 @@ public actor ActivationFlow {
     public let pinPad: any PINPad
     public let verifier: any IdentityVerifier
     public let timeouts: FlowTimeouts
+    /// Names this customer's flow in the audit trail and the logs.
+    public nonisolated let id: String
     private let today: @Sendable () -> CalendarDate
     private var state: State = .waiting(id: nil, card: nil, cardInserted: false)
     private var stage: FlowStage = .waitingForCards
@@ -57,6 +59,7 @@ public actor ActivationFlow {
         self.verifier = verifier
         self.timeouts = timeouts
         self.today = today
+        self.id = "flow-" + String(UUID().uuidString.prefix(8)).lowercased()
         (self.events, self.continuation) = AsyncStream.makeStream(of: FlowEvent.self)
     }
 
@@ -72,7 +75,7 @@ public actor ActivationFlow {
     public func send(_ input: FlowInput) async {
         switch input {
         case .idCardRead(let data): self.idPresent = true; await self.idCard(data)
-        case .idCardLeft: self.idPresent = false; self.removed(what: "ID card")
+        case .idCardLeft: self.idCardLeft()
         case .cardInserted: self.cardPresent = true; self.cardInserted()
         case .cardRead(let reading): self.cardPresent = true; await self.cardRead(reading)
         case .cardRemoved: self.cardPresent = false; self.removed(what: "social security card")
@@ -92,6 +95,16 @@ public actor ActivationFlow {
         guard case .waiting(_, let card, let inserted) = self.state else { return }
         self.state = .waiting(id: data, card: card, cardInserted: inserted)
         await self.bothPresent()
+    }
+
+    /// The ID card is placed on the reader, not inserted: most modules stop finding a card once it has
+    /// been read even while it stays there (Firmware-notes/id-card-module.md), so "left" cannot mean
+    /// "taken away". What was read stays valid for this flow (a different card read later replaces it);
+    /// only the social security card's removal ends a flow.
+    private func idCardLeft() {
+        self.idPresent = false
+        if case .ended = self.state { return }
+        try? self.executor.journal.note("flow", detail: "\(self.id) ID card no longer found (kept: it was read)")
     }
 
     private func cardInserted() {
@@ -127,7 +140,7 @@ public actor ActivationFlow {
             return
         }
         // A card may have left while the verifier answered.
-        guard case .waiting = self.state, self.idPresent, self.cardPresent, let bank = card.bank, let identity = card.identity else {
+        guard case .waiting = self.state, self.cardPresent, let bank = card.bank, let identity = card.identity else {
             if case .waiting = self.state { self.removed(what: "a card") }
             return
         }
@@ -143,15 +156,15 @@ public actor ActivationFlow {
         switch self.state {
         case .waiting(let id, let card, let inserted):
             // Before anything was confirmed, a card may come and go: forget what it gave.
-            self.state = .waiting(id: self.idPresent ? id : nil, card: self.cardPresent ? card : nil, cardInserted: self.cardPresent && inserted)
-            if self.stage == .reading && !(self.idPresent && self.cardPresent) { self.enter(.waitingForCards) }
+            self.state = .waiting(id: id, card: self.cardPresent ? card : nil, cardInserted: self.cardPresent && inserted)
+            if self.stage == .reading && !self.cardPresent { self.enter(.waitingForCards) }
         case .confirming, .pin:
             self.finish(.cardRemoved, operatorMessage: "\(what) removed before the bank call: nothing sent")
         case .processing:
             // The request is with the bank: its answer is still journaled; the screen says so when it comes.
             break
         case .takeCards:
-            if !self.idPresent && !self.cardPresent { self.close(.completed) }
+            if !self.cardPresent { self.close(.completed) }
         case .ended:
             break
         }
@@ -226,7 +239,7 @@ public actor ActivationFlow {
             var next = context
             next.weakPINRetries += 1
             self.emit(.notice(result.customerMessage, operatorMessage: "weak PIN refused by the bank; back to PIN entry"))
-            guard self.idPresent && self.cardPresent else {
+            guard self.cardPresent else {
                 self.finish(.cardRemoved, operatorMessage: "card removed during the bank call; weak PIN not retried")
                 return
             }
@@ -274,8 +287,8 @@ public actor ActivationFlow {
         self.pinTask?.cancel()
         let pad = self.pinPad
         Task { await pad.cancelEntry() }
-        try? self.executor.journal.note("flow", detail: "ended \(end.rawValue): \(operatorMessage)")
-        if self.idPresent || self.cardPresent {
+        try? self.executor.journal.note("flow", detail: "\(self.id) ended \(end.rawValue): \(operatorMessage)")
+        if self.cardPresent {
             self.state = .takeCards
             self.enter(.takeCards)
         } else {
@@ -306,6 +319,9 @@ public actor ActivationFlow {
     private func enter(_ stage: FlowStage) {
         self.stage = stage
         self.extended = false
+        // Every transition goes to the audit trail (no personal data). A stopped journal is not retried
+        // here: the bank step refuses to run on it and the flow goes out of service there.
+        try? self.executor.journal.note("flow", detail: "\(self.id) stage \(stage.rawValue)")
         self.emit(.stage(stage, stage.customerMessage))
         self.startTimer()
     }

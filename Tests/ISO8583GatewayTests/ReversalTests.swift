@@ -48,7 +48,8 @@ struct ReversalTests {
 
     @Test("a reversal is repeated until the host answers")
     func repeatedUntilAnswered() async throws {
-        try await withGateway(responseMilliseconds: 500) { harness, gateway in
+        try await withGateway(responseMilliseconds: 1500) { harness, gateway in
+            #expect(await gateway.prepare() == .ready)
             await harness.bank.inject(.dropAfterApplying)
             let request = try request()
             guard case .unknown = await gateway.activate(request) else { Issue.record("drop was not unknown"); return }

@@ -103,6 +103,11 @@ enum TestPCSCD {
     static var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
     /// Threads of this process.
     static var threads: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1 }
+    /// Threads of the PC/SC driver (named `pcsc-…`).
+    static var pcscThreads: Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { ((try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("pcsc-") }.count
+    }
 }
 
 struct TestPCSCDError: Error, CustomStringConvertible {

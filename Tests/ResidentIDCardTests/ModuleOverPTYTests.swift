@@ -157,7 +157,11 @@ struct PTYBench {
         guard case .cardArrived(let card) = await events.next() else { Issue.record("card arrived"); return }
         #expect(card.name == "张三")
         // The card stays: several polls find it again, and no second arrival is reported.
-        try await Task.sleep(for: .milliseconds(400))
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(5))
+        while bench.simulator.requests.filter({ $0 == "read text and photo" }).count < 3 && clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(bench.simulator.requests.filter { $0 == "read text and photo" }.count >= 3)
         bench.simulator.removeCard()
         guard case .cardLeft = await events.next() else { Issue.record("card left"); return }
