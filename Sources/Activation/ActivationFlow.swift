@@ -124,7 +124,7 @@ public actor ActivationFlow {
             if case .waiting(nil, _, _) = self.state, self.stage == .reading { self.enter(.waitingForCards) }
             return
         }
-        self.enter(.reading)
+        if self.stage != .reading { self.enter(.reading) }
         if let refusal = IdentityChecks.check(idCard: id, card: card, today: self.today()) {
             self.refuse(refusal.customerMessage, operatorMessage: refusal.operatorMessage)
             return

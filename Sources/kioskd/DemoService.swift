@@ -1,75 +1,106 @@
+import APDU
+import Activation
+import BankGateway
+import BankHTTP
+import BankSimulator
+import BankSimulatorServer
 import CardCore
+import CardSimulator
 import Foundation
 import IDModuleSimulator
 import Identity
-import ResidentIDCard
-import Messages
-import CardSimulator
+import Journal
+import KioskCrypto
+import KioskDevices
 import Logging
+import Messages
+import ResidentIDCard
 import ServiceLifecycle
 import SocialSecurityCard
+import Synchronization
 import VirtualCards
 
-/// A scripted customer for the demo: puts a resident ID card on the ID-card module (the simulator on a
-/// pseudo-terminal, read through the real tty code), inserts a virtual social security card (3.00, SM4)
-/// into the mock reader with the virtual PSAM in a second slot, reads identity and bank application in one
-/// transaction (authenticating through the PSAM), logs both masked and whether they belong to the same
-/// person, and takes the cards away again.
+/// The demo: one whole activation a person can watch, with every part real but the hardware. A resident
+/// ID card lies on the ID-card module (the simulator on a pseudo-terminal, read through the real tty
+/// code); a virtual 3.00 social security card goes into the mock reader with the virtual PSAM in a second
+/// slot; the simulated bank runs over real HTTP on loopback with SM2-signed messages; the journal is real
+/// SQLite. A scripted customer confirms the details and types a new PIN twice on the simulated PIN pad
+/// (from outside the flow, key by key); the bank applies the activation once; the customer takes the
+/// cards. Each screen message is logged in Chinese and English, personal data masked.
 struct DemoService: Service {
     static let reader = "Mock Reader 00 00"
+    static let psamReader = "Mock PSAM 00 01"
     let system: MockCardSystem
     let logger: Logger
 
-    static let psamReader = "Mock PSAM 00 01"
-
     func run() async throws {
-        try await Task.sleep(for: .seconds(1))
-        let idCitizenID = try await self.readIDCard()
-        self.system.insert(VirtualPSAM(), into: Self.psamReader)
-        self.logger.info("demo: the customer inserts a social security card (virtual 3.00 card, T=0, synthetic holder)")
-        guard let card = VirtualCardCatalog.card(named: "ssc-demo-v3") else { return }
-        self.system.insert(card, into: Self.reader)
-        try await Task.sleep(for: .milliseconds(300))
-
-        let connection = try await self.system.connect(reader: Self.reader)
-        var options = CardReadOptions()
-        options.securityModule = PSAMSecurityModule(system: self.system, reader: Self.psamReader)
-        do {
-            let reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
-            let report = CardReport(reading: reading, reader: Self.reader)
-            self.logger.info(
-                "demo: card read",
-                metadata: [
-                    "card.specVersion": "\(report.socialSecurity?.specVersion ?? "-")",
-                    "card.citizenId": "\(report.socialSecurity?.citizenId ?? "-")",
-                    "card.name": "\(reading.identity.map { Masking.name($0.name) } ?? "-")",
-                    "card.region": "\(report.socialSecurity?.regionName ?? "-")",
-                    "bank.pan": "\(report.bank?.pan ?? "-")",
-                    "apdu.commands": "\(reading.apduCount)",
-                ])
-            if let identity = reading.identity, let idCitizenID {
-                let same = identity.citizenID.value == idCitizenID
-                self.logger.info("demo: ID card and social security card belong to the same person: \(same ? "yes" : "no")")
-            }
-        } catch {
-            self.logger.error("demo: card refused: \(error.operatorMessage)", metadata: ["message.key": "\(error.customerMessage.key)"])
-        }
-        await connection.disconnect()
-        try await Task.sleep(for: .milliseconds(500))
-        self.logger.info("demo: the customer takes the card")
-        self.system.remove(from: Self.reader)
-        try await Task.sleep(for: .milliseconds(300))
-        self.logger.info("demo: done (the activation flow arrives with later issues)")
-    }
-
-    /// The ID card through the module simulator on a pty; returns the citizen ID read (or nil).
-    private func readIDCard() async throws -> String? {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cardkiosk-demo-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        // The bank: HTTP on loopback, SM2 keys made for this run (test keys, never a real bank's).
+        let bankKey = try SM2.Key.generate()
+        let terminalKey = try SM2.Key.generate()
+        let bank = SimulatedBank()
+        let server = SimulatedBankServer(
+            bank: bank, configuration: .init(signer: SM2Signer(key: bankKey), terminalVerifier: SM2Verifier(key: terminalKey)))
+        let port = try await server.start()
+        var profile = SimulatorGateway.profile(responseMilliseconds: 10_000)
+        profile.name = "Simulated bank (HTTP, SM2)"
+        profile.kind = "http-json"
+        profile.endpoint = "http://127.0.0.1:\(port)"
+        let gateway = try HTTPGateway(
+            profile: profile, credentials: .init(signer: SM2Signer(key: terminalKey), bankVerifier: SM2Verifier(key: bankKey), serial: "DEMO-1"))
+        self.logger.info("demo: simulated bank listening on http://127.0.0.1:\(port) (SM2-with-SM3 signatures)")
+        guard case .ready = await gateway.prepare() else { throw DemoError("the simulated bank did not answer") }
+
+        let journal = try Journal(path: directory + "/journal.sqlite")
+        let executor = ActivationExecutor(journal: journal, gateway: gateway)
+        let open = try await executor.resolveAll()
+        self.logger.info("demo: journal \(journal.path) ready; start-up resolver settled \(open.count) open activations")
+
+        // The ID-card module on a pty, and the card system with the PSAM.
         let simulator = IDModuleSimulator(linkPath: directory + "/ttyID")
         try simulator.plug()
         defer { simulator.stop() }
+        let module = IDCardModule(device: simulator.linkPath)
+        self.system.insert(VirtualPSAM(), into: Self.psamReader)
+        let pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
+        let flow = ActivationFlow(executor: executor, pinPad: pad, verifier: SimulatedIdentityVerifier())
+        let devices = FlowDevices(system: self.system, cardReader: Self.reader, psamReader: Self.psamReader, idWatcher: IDCardWatcher(module: module))
+
+        let seen = EventLog()
+        let screen = Task {
+            for await event in flow.events {
+                seen.append(event)
+                self.show(event)
+            }
+        }
+        await flow.start()
+        let driver = Task { await devices.drive(flow) }
+
+        try await self.customer(flow: flow, pad: pad, simulator: simulator, seen: seen)
+        let end = await flow.ended()
+        driver.cancel()
+        _ = await screen.value
+        await module.close()
+
+        for entry in await bank.ledger() {
+            self.logger.info("demo: bank ledger: \(entry.key) \(entry.state.rawValue) effects \(entry.effects) ref \(entry.bankReference ?? "-") \(entry.maskedPAN)")
+        }
+        for record in try journal.recent(limit: 5) {
+            self.logger.info("demo: journal: \(record.key) \(record.state.rawValue) \(record.maskedPAN) \(record.maskedID) ref \(record.bankReference ?? "-")")
+        }
+        let chain = try journal.verifyChain()
+        self.logger.info("demo: \(chain); flow ended: \(end.rawValue)")
+        await gateway.shutdown()
+        await server.stop()
+        guard end == .completed else { throw DemoError("the activation did not complete: \(end.rawValue)") }
+    }
+
+    /// What the customer does, step by step, at a pace a person can follow.
+    private func customer(flow: ActivationFlow, pad: SimulatedPINPad, simulator: IDModuleSimulator, seen: EventLog) async throws {
+        try await Task.sleep(for: .milliseconds(600))
         var card = IDCardFixture(name: "张三", idNumber: "440303198101011117")
         card.gender = "1"
         card.nation = 1
@@ -78,23 +109,71 @@ struct DemoService: Service {
         card.issuer = "深圳市公安局南山分局"
         card.validFrom = "2016-05-01"
         card.validTo = "2036-05-01"
-        self.logger.info("demo: the customer places a resident ID card on the ID reader (module simulator on \(simulator.linkPath))")
+        self.logger.info("demo: [customer] places the resident ID card on the ID reader (module simulator on \(simulator.linkPath))")
         simulator.place(card)
-        let module = IDCardModule(device: simulator.linkPath)
-        do {
-            let read = try await module.readCard()
-            await module.close()
-            self.logger.info(
-                "demo: ID card read",
-                metadata: [
-                    "idcard.type": "\(read.type.rawValue)", "idcard.name": "\(Masking.name(read.name))",
-                    "idcard.citizenId": "\(read.maskedIDNumber)", "idcard.validTo": "\(read.validTo?.description ?? "-")",
-                ])
-            return read.idNumber
-        } catch {
-            await module.close()
-            self.logger.error("demo: ID card refused: \(error.operatorMessage)", metadata: ["message.key": "\(error.customerMessage.key)"])
-            return nil
+        try await Task.sleep(for: .milliseconds(600))
+        self.logger.info("demo: [customer] inserts the social security card (virtual 3.00 card, SM4, synthetic holder)")
+        guard let ssc = VirtualCardCatalog.card(named: "ssc-demo-v3") else { throw DemoError("no demo card") }
+        self.system.insert(ssc, into: Self.reader)
+        try await seen.wait { if case .stage(.confirming, _) = $0 { true } else { false } }
+        try await Task.sleep(for: .milliseconds(800))
+        self.logger.info("demo: [customer] checks the details and presses Confirm")
+        await flow.send(.confirm)
+        for stage in [FlowStage.enteringPIN, .confirmingPIN] {
+            try await seen.wait { if case .stage(stage, _) = $0 { true } else { false } }
+            while !pad.isEntering { try await Task.sleep(for: .milliseconds(20)) }
+            self.logger.info("demo: [customer] types a new 6-digit PIN on the PIN pad (the clear PIN stays in the pad)")
+            for digit in [8, 0, 2, 4, 6, 1] {
+                try await Task.sleep(for: .milliseconds(150))
+                pad.press(.digit(digit))
+            }
+            pad.press(.enter)
         }
+        try await seen.wait { if case .stage(.takeCards, _) = $0 { true } else { false } }
+        try await Task.sleep(for: .milliseconds(800))
+        self.logger.info("demo: [customer] takes both cards")
+        simulator.removeCard()
+        self.system.remove(from: Self.reader)
+    }
+
+    private func show(_ event: FlowEvent) {
+        switch event {
+        case .stage(let stage, let message):
+            self.logger.info("screen [\(stage.rawValue)] \(message.zhHans) / \(message.en)")
+        case .details(let details):
+            self.logger.info("screen [details] 姓名 \(details.name)  身份证 \(details.idNumber)  社保卡号 \(details.cardNumber)  银行卡号 \(details.bankCardNumber)  有效期 \(details.cardExpiry ?? "-")")
+        case .pinProgress(let digits):
+            self.logger.info("screen [PIN] \(String(repeating: "●", count: digits))\(String(repeating: "○", count: max(0, 6 - digits)))")
+        case .timeoutWarning(let stage, let seconds):
+            self.logger.info("screen [\(stage.rawValue)] \(seconds) s left")
+        case .notice(let message, let operatorMessage):
+            self.logger.notice("screen [notice] \(message.zhHans) / \(message.en)", metadata: ["operator": "\(operatorMessage)"])
+        case .result(let state, let message, let operatorMessage):
+            self.logger.notice("screen [result] \(message.zhHans) / \(message.en)", metadata: ["journal.state": "\(state)", "operator": "\(operatorMessage)"])
+        case .ended(let end):
+            self.logger.info("screen [end] \(end.customerMessage.zhHans) / \(end.customerMessage.en)")
+        }
+    }
+}
+
+struct DemoError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The flow's events as the demo saw them, so the customer script can wait for a screen.
+final class EventLog: Sendable {
+    private let events = Mutex<[FlowEvent]>([])
+    func append(_ event: FlowEvent) { self.events.withLock { $0.append(event) } }
+
+    func wait(timeout: Duration = .seconds(30), _ predicate: (FlowEvent) -> Bool) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if self.events.withLock({ $0.contains(where: predicate) }) { return }
+            if self.events.withLock({ $0.contains { if case .ended = $0 { true } else { false } } }) { throw DemoError("the flow ended early") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DemoError("the screen did not get there within \(timeout)")
     }
 }

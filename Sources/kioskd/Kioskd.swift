@@ -7,7 +7,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// The kiosk daemon. For now: it watches the readers (PC/SC, or the mock reader) and logs what happens;
-/// `--mock --demo` scripts a customer inserting a card so a person can watch the whole path.
+/// `--mock --demo` runs one whole activation with a scripted customer so a person can watch every step.
 @main
 struct Kioskd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +18,7 @@ struct Kioskd: AsyncParsableCommand {
     @Flag(help: "Use the in-process mock reader instead of pcscd.")
     var mock = false
 
-    @Flag(help: "With --mock: insert a virtual card, read it, take it out, then stop.")
+    @Flag(help: "With --mock: a scripted customer does one whole activation against the simulated bank, then the daemon stops.")
     var demo = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")

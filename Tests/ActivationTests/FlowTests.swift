@@ -41,9 +41,9 @@ struct FlowTests {
         let audited = try harness.journal.audit().filter {
             $0.event == "flow" && $0.detail.hasPrefix(harness.flow.id) && ($0.detail.contains(" stage ") || $0.detail.contains(" ended "))
         }
-        #expect(audited.count == 10 && audited.contains { $0.detail.contains("ended completed") })
+        #expect(audited.count == 9 && audited.contains { $0.detail.contains("ended completed") })
         let stages = harness.events.compactMap { if case .stage(let stage, _) = $0 { stage } else { nil } }
-        #expect(stages == [.waitingForCards, .reading, .reading, .confirming, .enteringPIN, .confirmingPIN, .processing, .result, .takeCards])
+        #expect(stages == [.waitingForCards, .reading, .confirming, .enteringPIN, .confirmingPIN, .processing, .result, .takeCards])
     }
 
     @Test("either card may come first")
