@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Activation", targets: ["Activation"]),
         .library(name: "KioskDevices", targets: ["KioskDevices"]),
+        .library(name: "KioskProtocol", targets: ["KioskProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -130,6 +131,8 @@ let package = Package(
             name: "KioskDevices",
             dependencies: ["Activation", "CardCore", "ResidentIDCard", "SocialSecurityCard"],
             swiftSettings: swiftSettings),
+        // The kiosk socket's protocol v1 (pure): messages, framing, limits.
+        .target(name: "KioskProtocol", swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
             name: "ISO8583Gateway",
@@ -224,6 +227,7 @@ let package = Package(
                 "Messages", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
+        .testTarget(name: "KioskProtocolTests", dependencies: ["KioskProtocol"], swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ISO8583GatewayTests",
