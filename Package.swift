@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "Activation", targets: ["Activation"]),
         .library(name: "KioskDevices", targets: ["KioskDevices"]),
         .library(name: "KioskProtocol", targets: ["KioskProtocol"]),
+        .library(name: "KioskService", targets: ["KioskService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -133,6 +134,15 @@ let package = Package(
             swiftSettings: swiftSettings),
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
         .target(name: "KioskProtocol", swiftSettings: swiftSettings),
+        // The kiosk socket server (NIO, Unix stream socket) that a kiosk screen and kioskctl talk to.
+        .target(
+            name: "KioskService",
+            dependencies: [
+                "Activation", "Journal", "KioskProtocol", "Messages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
             name: "ISO8583Gateway",
@@ -225,6 +235,13 @@ let package = Package(
             dependencies: [
                 "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity", "Journal",
                 "Messages", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KioskServiceTests",
+            dependencies: [
+                "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Journal", "KioskProtocol",
+                "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskProtocolTests", dependencies: ["KioskProtocol"], swiftSettings: swiftSettings),

@@ -1,0 +1,46 @@
+public import Activation
+public import Journal
+public import KioskProtocol
+
+/// What the socket server needs from the daemon: its state, its readers, its journal, and a new
+/// activation flow with its devices attached.
+public protocol KioskHost: Sendable {
+    /// `Common.Status`'s payload.
+    func status() async -> JSONValue
+    /// `Common.Capabilities`'s payload (the interfaces are added by the server).
+    func deviceInformation() -> JSONValue
+    /// `Readers.List`'s payload.
+    func readers() async throws -> JSONValue
+    var journal: Journal { get }
+    /// A new flow, started, with its devices feeding it; `nil` when the kiosk cannot serve now.
+    func startActivation(language: String) async -> ActivationFlow?
+    /// Reader, card and daemon status changes, for every client (`Common.StatusChangedEvent`).
+    func statusChanges() -> AsyncStream<JSONValue>
+}
+
+/// Who may connect, and the limits that keep a hostile or broken client from hurting the others.
+public struct ServerLimits: Sendable, Hashable {
+    /// Peer user IDs allowed (`SO_PEERCRED`); empty = any user that can open the socket.
+    public var allowedUIDs: Set<UInt32>
+    /// Peer group IDs allowed; a peer passes with an allowed uid or gid.
+    public var allowedGIDs: Set<UInt32>
+    public var maximumConnections: Int
+    /// Commands per second per connection (a burst of twice as many is allowed).
+    public var commandsPerSecond: Int
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeout: Duration
+    /// Messages queued for a client that does not read; past this the client is disconnected.
+    public var maximumQueuedMessages: Int
+
+    public init(
+        allowedUIDs: Set<UInt32> = [], allowedGIDs: Set<UInt32> = [], maximumConnections: Int = 16, commandsPerSecond: Int = 20,
+        idleTimeout: Duration = .seconds(600), maximumQueuedMessages: Int = 512
+    ) {
+        self.allowedUIDs = allowedUIDs
+        self.allowedGIDs = allowedGIDs
+        self.maximumConnections = maximumConnections
+        self.commandsPerSecond = commandsPerSecond
+        self.idleTimeout = idleTimeout
+        self.maximumQueuedMessages = maximumQueuedMessages
+    }
+}

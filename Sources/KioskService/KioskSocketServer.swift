@@ -1,0 +1,374 @@
+import Activation
+import Foundation
+public import Glibc
+import Journal
+import KioskProtocol
+import Messages
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The kiosk socket: protocol v1 (docs/protocol-v1.md) over a Unix stream socket. Every command is
+/// acknowledged before it runs, its events carry its requestId, and it ends with exactly one completion;
+/// status, capabilities and cancel are answered at once. One activation runs at a time; only the
+/// connection that started it can confirm or cancel it, and closing that connection cancels it. Peer
+/// credentials are checked on accept; a client that floods, sends oversized or malformed messages, stops
+/// reading or goes idle is answered with typed errors or disconnected, never able to delay the flow or
+/// the other clients.
+public final class KioskSocketServer: Sendable {
+    public let host: any KioskHost
+    public let path: String
+    public let mode: mode_t
+    public let group: gid_t?
+    public let limits: ServerLimits
+    private let clients = Mutex<[Int: Client]>([:])
+    private let nextID = Mutex(0)
+    private let running = Mutex<RunningActivation?>(nil)
+    private let bound = Mutex<(any Channel)?>(nil)
+
+    struct RunningActivation {
+        var client: Int
+        var requestId: Int
+        var flow: ActivationFlow
+        var timedOut = false
+    }
+
+    final class Client: Sendable {
+        let id: Int
+        let channel: any Channel
+        let outbox: AsyncStream<KioskMessage>.Continuation
+        init(id: Int, channel: any Channel, outbox: AsyncStream<KioskMessage>.Continuation) {
+            self.id = id
+            self.channel = channel
+            self.outbox = outbox
+        }
+
+        /// Queues a message; a client too slow to take its messages is disconnected.
+        func send(_ message: KioskMessage) {
+            if case .dropped = self.outbox.yield(message) { self.channel.close(promise: nil) }
+        }
+    }
+
+    public init(host: any KioskHost, path: String, mode: mode_t = 0o660, group: gid_t? = nil, limits: ServerLimits = ServerLimits()) {
+        self.host = host
+        self.path = path
+        self.mode = mode
+        self.group = group
+        self.limits = limits
+    }
+
+    /// Connected clients now.
+    public var connectionCount: Int { self.clients.withLock { $0.count } }
+
+    /// Binds the socket and serves until the task is cancelled.
+    public func run(onReady: (@Sendable () -> Void)? = nil) async throws {
+        let idle = self.limits.idleTimeout
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .bind(unixDomainSocketPath: self.path, cleanupExistingSocketFile: true) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle.components.seconds) * 1_000_000_000)))
+                    try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        self.bound.withLock { $0 = server.channel }
+        guard chmod(self.path, self.mode) == 0 else { throw ServerError("chmod \(self.path): \(String(cString: strerror(errno)))") }
+        if let group = self.group, chown(self.path, uid_t.max, group) != 0 {
+            throw ServerError("chown \(self.path) to group \(group): \(String(cString: strerror(errno)))")
+        }
+        let statusTask = Task { await self.broadcastStatus() }
+        defer { statusTask.cancel() }
+        onReady?()
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    group.addTask { await self.serve(connection) }
+                }
+            }
+        }
+    }
+
+    /// Closes the listening socket; `run` returns.
+    public func stop() async {
+        let channel = self.bound.withLock { $0 }
+        try? await channel?.close()
+    }
+
+    // MARK: Connections
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let channel = connection.channel
+        guard await self.peerAllowed(channel) else {
+            try? await channel.close()
+            return
+        }
+        let id = self.nextID.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        let (outbox, continuation) = AsyncStream.makeStream(of: KioskMessage.self, bufferingPolicy: .bufferingOldest(self.limits.maximumQueuedMessages))
+        let client = Client(id: id, channel: channel, outbox: continuation)
+        let admitted = self.clients.withLock { clients -> Bool in
+            guard clients.count < self.limits.maximumConnections else { return false }
+            clients[id] = client
+            return true
+        }
+        guard admitted else {
+            let refusal = KioskMessage(header: MessageHeader(name: "Common.Error", requestId: nil, type: .unsolicited), payload: ["errorDescription": "too many connections"])
+            try? await connection.executeThenClose { _, outbound in try await outbound.write(ByteBuffer(bytes: KioskProtocol.encode(refusal))) }
+            return
+        }
+        defer {
+            continuation.finish()
+            _ = self.clients.withLock { $0.removeValue(forKey: id) }
+        }
+        try? await connection.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in outbox { try await outbound.write(ByteBuffer(bytes: KioskProtocol.encode(message))) }
+                }
+                var splitter = LineSplitter()
+                var bucket = TokenBucket(rate: self.limits.commandsPerSecond)
+                do {
+                    for try await var buffer in inbound {
+                        splitter.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
+                        while true {
+                            let line: [UInt8]
+                            do {
+                                guard let next = try splitter.next() else { break }
+                                line = next
+                            } catch {
+                                client.send(Self.refusal(name: "Common.Error", requestId: nil, status: "invalidMessage", "\(error)"))
+                                continue
+                            }
+                            guard bucket.take() else {
+                                let peek = Wire.peek(line)
+                                client.send(Self.refusal(name: peek.name, requestId: peek.requestId, status: "tooManyRequests", "more than \(self.limits.commandsPerSecond) commands per second"))
+                                continue
+                            }
+                            await self.handle(line, from: client)
+                        }
+                    }
+                } catch {}
+                // The client is gone: its activation cannot be confirmed or answered any more.
+                await self.cancelActivation(of: client.id, requestIds: nil)
+                continuation.finish()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    private func peerAllowed(_ channel: any Channel) async -> Bool {
+        guard !self.limits.allowedUIDs.isEmpty || !self.limits.allowedGIDs.isEmpty else { return true }
+        guard let provider = channel as? any SocketOptionProvider,
+            let credentials: PeerCredentials = try? await provider.unsafeGetSocketOption(
+                level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_PEERCRED)
+            ).get()
+        else { return false }
+        return self.limits.allowedUIDs.contains(credentials.uid) || self.limits.allowedGIDs.contains(credentials.gid)
+    }
+
+    // MARK: Commands
+
+    private func handle(_ line: [UInt8], from client: Client) async {
+        let command: KioskMessage
+        do {
+            command = try KioskProtocol.decodeCommand(line)
+        } catch {
+            let peek = Wire.peek(line)
+            let status =
+                switch error {
+                case .invalidRequestID: "invalidRequestID"
+                case .unknownCommand: "unsupportedCommand"
+                case .unsupportedVersion: "unsupportedVersion"
+                default: "invalidMessage"
+                }
+            client.send(Self.refusal(name: peek.name, requestId: peek.requestId, status: status, error.description))
+            return
+        }
+        let name = command.header.name
+        let requestId = command.header.requestId ?? 0
+        client.send(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .acknowledge)))
+        func complete(_ code: CompletionCode, _ description: String = "OK", _ payload: JSONValue = .object([:])) {
+            client.send(KioskMessage(
+                header: MessageHeader(name: name, requestId: requestId, type: .completion, completionCode: code, errorDescription: description), payload: payload))
+        }
+        switch name {
+        case "Common.Status":
+            var status = await self.host.status()
+            if case .object(var object) = status {
+                object["activation"] = self.running.withLock { $0 == nil } ? "idle" : "running"
+                object["connections"] = .number(Double(self.connectionCount))
+                status = .object(object)
+            }
+            complete(.success, "OK", status)
+        case "Common.Capabilities":
+            let interfaces: [JSONValue] = KioskProtocol.commands.keys.sorted().map { ["name": .string($0), "versions": .array(KioskProtocol.commands[$0]!.map(JSONValue.string))] }
+            complete(.success, "OK", ["interfaces": .array(interfaces), "maximumRequests": 1, "deviceInformation": self.host.deviceInformation(), "protocol": .string(KioskProtocol.version)])
+        case "Common.Cancel":
+            let ids = command.payload["requestIds"]?.array?.compactMap(\.int)
+            if await self.cancelActivation(of: client.id, requestIds: ids) {
+                complete(.success)
+            } else {
+                complete(.commandErrorCode, "no matching command of this connection", ["errorCode": "noMatchingRequestIDs"])
+            }
+        case "Activation.Start":
+            await self.startActivation(command, client: client)
+        case "Activation.Confirm", "Activation.Reject", "Activation.MoreTime":
+            guard let activation = self.running.withLock({ $0 }), activation.client == client.id else {
+                complete(.sequenceError, "no activation of this connection is running")
+                return
+            }
+            await activation.flow.send(name == "Activation.Confirm" ? .confirm : name == "Activation.Reject" ? .reject : .moreTime)
+            complete(.success)
+        case "Readers.List":
+            do { complete(.success, "OK", ["readers": try await self.host.readers()]) } catch { complete(.deviceNotReady, "\(error)") }
+        case "Journal.Recent":
+            let limit = min(max(command.payload["limit"]?.int ?? 20, 1), 500)
+            do {
+                let records = try self.host.journal.recent(limit: limit)
+                complete(.success, "OK", ["activations": .array(records.map(Wire.record))])
+            } catch {
+                complete(.internalError, error.description)
+            }
+        case "Journal.Verify":
+            do {
+                switch try self.host.journal.verifyChain() {
+                case .intact(let entries): complete(.success, "OK", ["intact": true, "entries": .number(Double(entries))])
+                case .broken(let seq, let reason):
+                    complete(.success, "OK", ["intact": false, "brokenAt": .number(Double(seq)), "reason": .string(reason)])
+                }
+            } catch {
+                complete(.internalError, error.description)
+            }
+        default:
+            complete(.unsupportedCommand, "\(name) is not implemented")
+        }
+    }
+
+    private func startActivation(_ command: KioskMessage, client: Client) async {
+        let requestId = command.header.requestId ?? 0
+        func fail(_ code: CompletionCode, _ description: String) {
+            client.send(KioskMessage(
+                header: MessageHeader(name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: description)))
+        }
+        let free = self.running.withLock { $0 == nil }
+        guard free else { return fail(.sequenceError, "an activation is already running") }
+        guard let flow = await self.host.startActivation(language: command.payload["language"]?.string ?? "zh-Hans") else {
+            return fail(.deviceNotReady, "the kiosk cannot serve now")
+        }
+        let claimed = self.running.withLock { running -> Bool in
+            guard running == nil else { return false }
+            running = RunningActivation(client: client.id, requestId: requestId, flow: flow)
+            return true
+        }
+        guard claimed else {
+            await flow.send(.cancel)
+            return fail(.sequenceError, "an activation is already running")
+        }
+        if let timeout = command.header.timeout, timeout > 0 {
+            Task {
+                try? await Task.sleep(for: .milliseconds(timeout))
+                let mine = self.running.withLock { running -> Bool in
+                    guard running?.requestId == requestId, running?.client == client.id else { return false }
+                    running?.timedOut = true
+                    return true
+                }
+                if mine { await flow.send(.cancel) }
+            }
+        }
+        Task {
+            for await event in flow.events {
+                if let (name, payload) = Wire.event(event) {
+                    client.send(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .event), payload: payload))
+                }
+            }
+            let end = await flow.ended()
+            let timedOut = self.running.withLock { running -> Bool in
+                defer { running = nil }
+                return running?.timedOut ?? false
+            }
+            let code: CompletionCode
+            switch end {
+            case .completed: code = .success
+            case .cancelled: code = timedOut ? .timeOut : .canceled
+            default: code = .commandErrorCode
+            }
+            client.send(KioskMessage(
+                header: MessageHeader(
+                    name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: end.customerMessage.en),
+                payload: ["end": .string(end.rawValue), "errorCode": code == .commandErrorCode ? .string(end.rawValue) : .null, "message": Wire.message(end.customerMessage)]))
+        }
+    }
+
+    /// Cancels the activation of `client` (all of its commands when `requestIds` is nil). True when one was.
+    @discardableResult
+    private func cancelActivation(of client: Int, requestIds: [Int]?) async -> Bool {
+        guard let activation = self.running.withLock({ $0 }), activation.client == client,
+            requestIds == nil || requestIds!.contains(activation.requestId)
+        else { return false }
+        await activation.flow.send(.cancel)
+        return true
+    }
+
+    // MARK: Unsolicited
+
+    private func broadcastStatus() async {
+        for await change in self.host.statusChanges() {
+            let message = KioskMessage(header: MessageHeader(name: "Common.StatusChangedEvent", requestId: nil, type: .unsolicited), payload: change)
+            for client in self.clients.withLock({ Array($0.values) }) { client.send(message) }
+        }
+    }
+
+    static func refusal(name: String, requestId: Int?, status: String, _ description: String) -> KioskMessage {
+        KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .acknowledge, status: status), payload: ["errorDescription": .string(description)])
+    }
+}
+
+/// Commands per second with a burst of twice as many.
+struct TokenBucket {
+    let rate: Double
+    var tokens: Double
+    var last = ContinuousClock.now
+
+    init(rate: Int) {
+        self.rate = Double(max(rate, 1))
+        self.tokens = self.rate * 2
+    }
+
+    mutating func take() -> Bool {
+        let now = ContinuousClock.now
+        let elapsed = now - self.last
+        self.last = now
+        self.tokens = min(self.rate * 2, self.tokens + self.rate * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        guard self.tokens >= 1 else { return false }
+        self.tokens -= 1
+        return true
+    }
+}
+
+/// Closes a connection that has sent nothing for the idle timeout.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
+
+struct ServerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// `struct ucred` of `SO_PEERCRED` (Linux): the peer's pid, uid and gid.
+struct PeerCredentials: Sendable {
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
+}

@@ -1,0 +1,56 @@
+import Activation
+import Foundation
+import Journal
+import KioskProtocol
+import Messages
+
+/// How flow events, journal rows and errors look on the wire.
+enum Wire {
+    static func message(_ message: CustomerMessage) -> JSONValue {
+        var arguments: [String: JSONValue] = [:]
+        for (key, value) in message.arguments { arguments[key] = .string(value) }
+        return ["key": .string(message.key), "zhHans": .string(message.zhHans), "en": .string(message.en), "arguments": .object(arguments)]
+    }
+
+    /// A flow event as an `Activation.*Event` (name, payload); `nil` for the end, which is the completion.
+    static func event(_ event: FlowEvent) -> (String, JSONValue)? {
+        switch event {
+        case .stage(let stage, let message):
+            return ("Activation.StageEvent", ["stage": .string(stage.rawValue), "message": self.message(message)])
+        case .details(let details):
+            return ("Activation.DetailsEvent", [
+                "name": .string(details.name), "idNumber": .string(details.idNumber), "cardNumber": .string(details.cardNumber),
+                "bankCardNumber": .string(details.bankCardNumber), "cardExpiry": details.cardExpiry.map(JSONValue.string) ?? .null,
+            ])
+        case .pinProgress(let digits):
+            return ("Activation.PINProgressEvent", ["digits": .number(Double(digits))])
+        case .timeoutWarning(let stage, let seconds):
+            return ("Activation.TimeoutWarningEvent", ["stage": .string(stage.rawValue), "seconds": .number(Double(seconds))])
+        case .notice(let message, _):
+            return ("Activation.NoticeEvent", ["message": self.message(message)])
+        case .result(let state, let message, _):
+            return ("Activation.ResultEvent", ["state": .string(state), "message": self.message(message)])
+        case .ended:
+            return nil
+        }
+    }
+
+    static func record(_ record: ActivationRecord) -> JSONValue {
+        let format = ISO8601DateFormatter()
+        return [
+            "key": .string(record.key), "state": .string(record.state.rawValue), "maskedPAN": .string(record.maskedPAN),
+            "maskedID": .string(record.maskedID), "bankReference": record.bankReference.map(JSONValue.string) ?? .null,
+            "bankCode": record.bankCode.map(JSONValue.string) ?? .null, "gateway": .string(record.gateway),
+            "createdAt": .string(format.string(from: record.createdAt)), "updatedAt": .string(format.string(from: record.updatedAt)),
+            "resolveAttempts": .number(Double(record.resolveAttempts)),
+        ]
+    }
+
+    /// The request ID and name of a line that did not decode, where they can be read at all.
+    static func peek(_ line: [UInt8]) -> (name: String, requestId: Int?) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let header = object["header"] as? [String: Any] else {
+            return ("Common.Error", nil)
+        }
+        return ((header["name"] as? String) ?? "Common.Error", header["requestId"] as? Int)
+    }
+}

@@ -1,0 +1,151 @@
+import APDU
+import Activation
+import BankGateway
+import BankSimulator
+import Foundation
+import Glibc
+import Journal
+import KioskProtocol
+import KioskService
+import Synchronization
+import TestSupport
+
+/// A host with the in-process simulated bank, a fresh journal, the simulated PIN pad, and flows whose
+/// device inputs the test sends itself.
+final class TestHost: KioskHost {
+    let bank = SimulatedBank()
+    let journal: Journal
+    let executor: ActivationExecutor
+    let pad: SimulatedPINPad
+    let flows = Mutex<[ActivationFlow]>([])
+    let changes: AsyncStream<JSONValue>
+    let changesContinuation: AsyncStream<JSONValue>.Continuation
+
+    init() throws {
+        self.journal = try Journal(path: FileManager.default.temporaryDirectory.appendingPathComponent("svc-\(UUID().uuidString).sqlite").path)
+        self.executor = ActivationExecutor(journal: self.journal, gateway: try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: 2000), bank: self.bank))
+        self.pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
+        (self.changes, self.changesContinuation) = AsyncStream.makeStream(of: JSONValue.self)
+    }
+
+    func status() async -> JSONValue { ["device": "online"] }
+    func deviceInformation() -> JSONValue { ["model": "test"] }
+    func readers() async throws -> JSONValue { [["name": "Mock Reader 00 00", "cardPresent": false]] }
+    func startActivation(language: String) async -> ActivationFlow? {
+        let flow = ActivationFlow(executor: self.executor, pinPad: self.pad)
+        await flow.start()
+        self.flows.withLock { $0.append(flow) }
+        return flow
+    }
+    func statusChanges() -> AsyncStream<JSONValue> { self.changes }
+    var lastFlow: ActivationFlow? { self.flows.withLock { $0.last } }
+}
+
+/// A server on a fresh socket path, running until `stop`.
+struct Served {
+    let server: KioskSocketServer
+    let host: TestHost
+    let task: Task<Void, any Error>
+    var path: String { self.server.path }
+
+    static func start(limits: ServerLimits = ServerLimits()) async throws -> Served {
+        let host = try TestHost()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kiosk-\(UUID().uuidString.prefix(8)).sock").path
+        let server = KioskSocketServer(host: host, path: path, limits: limits)
+        let ready = Mutex(false)
+        let task = Task { try await server.run(onReady: { ready.withLock { $0 = true } }) }
+        while !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        return Served(server: server, host: host, task: task)
+    }
+
+    func stop() async {
+        await self.server.stop()
+        self.task.cancel()
+        _ = await self.task.result
+        unlink(self.path)
+    }
+}
+
+/// A blocking Unix-socket client: lines read on their own thread, waited for with a timeout.
+final class TestClient: @unchecked Sendable {
+    let fd: Int32
+    private let lines = Mutex<[KioskMessage]>([])
+    private let rawLines = Mutex<[String]>([])
+    let closed = Mutex(false)
+
+    init(path: String) throws {
+        self.fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            close(self.fd)
+            throw CocoaError(.fileReadNoPermission)
+        }
+        let fd = self.fd
+        Thread.detachNewThread { [self] in
+            var splitter = LineSplitter(limit: 1 << 20)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                splitter.append(buffer[0..<count])
+                while let line = try? splitter.next() {
+                    self.rawLines.withLock { $0.append(String(decoding: line, as: UTF8.self)) }
+                    if let message = try? KioskProtocol.decode(line) { self.lines.withLock { $0.append(message) } }
+                }
+            }
+            self.closed.withLock { $0 = true }
+        }
+    }
+
+    /// Closes our side (the reader thread then ends).
+    func disconnect() { shutdown(self.fd, Int32(SHUT_RDWR)) }
+
+    func sendRaw(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(self.fd, $0.baseAddress, $0.count) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+
+    func send(_ name: String, _ requestId: Int, payload: JSONValue = .object([:]), timeout: Int? = nil) {
+        self.sendRaw(KioskProtocol.encode(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .command, timeout: timeout), payload: payload)))
+    }
+
+    var messages: [KioskMessage] { self.lines.withLock { $0 } }
+
+    func messages(for requestId: Int) -> [KioskMessage] { self.messages.filter { $0.header.requestId == requestId } }
+
+    /// Waits up to `timeout` for a message matching `predicate`.
+    func wait(timeout: Duration = .seconds(10), _ predicate: @escaping (KioskMessage) -> Bool) async -> KioskMessage? {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if let found = self.messages.first(where: predicate) { return found }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    func completion(_ requestId: Int, timeout: Duration = .seconds(10)) async -> KioskMessage? {
+        await self.wait(timeout: timeout) { $0.header.requestId == requestId && $0.header.type == .completion }
+    }
+
+    func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if self.closed.withLock({ $0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+}
