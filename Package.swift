@@ -157,7 +157,7 @@ let package = Package(
         .executableTarget(
             name: "kioskctl",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator", "KioskProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -167,7 +167,7 @@ let package = Package(
             dependencies: [
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
                 "IDModuleSimulator", "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
-                "KioskCrypto", "KioskDevices",
+                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "ISO8583Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

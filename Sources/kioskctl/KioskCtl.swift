@@ -7,7 +7,10 @@ struct KioskCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskctl",
         abstract: "CardKiosk control: readers, social security cards, ID cards, and virtual cards.",
-        subcommands: [Readers.self, APDUCommand.self, CardCommand.self, IDCardCommand.self, Watch.self, VirtualCardCommand.self]
+        subcommands: [
+            Status.self, Activate.self, JournalCommand.self, Sim.self, Readers.self, APDUCommand.self, CardCommand.self, IDCardCommand.self, Watch.self,
+            VirtualCardCommand.self,
+        ]
     )
 }
 

@@ -1,59 +1,188 @@
 public import ArgumentParser
+import APDU
+import Activation
+import BankGateway
+import BankHTTP
+import BankSimulator
 import CardCore
 import CardSimulator
+import Foundation
+import IDModuleSimulator
+import ISO8583Gateway
+import Journal
+import KioskService
 public import Logging
 import PCSC
+import ResidentIDCard
 import ServiceLifecycle
 import UnixSignals
+import VirtualCards
 
-/// The kiosk daemon. For now: it watches the readers (PC/SC, or the mock reader) and logs what happens;
-/// `--mock --demo` runs one whole activation with a scripted customer so a person can watch every step.
+/// The kiosk daemon: serves the kiosk socket (protocol v1) that the kiosk screen and `kioskctl` use,
+/// runs activations with the configured readers, ID module, PIN pad and bank, and settles unfinished
+/// activations at start-up before it reports ready. `--mock` uses the in-process mock reader, an ID-module
+/// simulator on a pty and the simulated PIN pad, driven through `--sim-control`; `--mock --demo` runs one
+/// whole activation with a scripted customer so a person can watch every step.
 @main
 struct Kioskd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kioskd",
-        abstract: "CardKiosk daemon: social security card bank activation kiosk backend."
+        abstract: "CardKiosk daemon: social security card bank activation kiosk backend.",
+        discussion: """
+            Simulator control (--mock, --sim-control PATH), one command per line: card insert NAME|FILE.json, card remove,
+            id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel.
+            """
     )
 
-    @Flag(help: "Use the in-process mock reader instead of pcscd.")
+    @Flag(help: "Use the in-process mock reader, an ID-module simulator and the simulated PIN pad.")
     var mock = false
 
     @Flag(help: "With --mock: a scripted customer does one whole activation against the simulated bank, then the daemon stops.")
     var demo = false
+
+    @Option(help: "The kiosk socket.") var socket: String?
+    @Option(help: "The activation journal (SQLite).") var journal: String?
+    @Option(help: "A bank profile (JSON); without one, the in-process simulated bank.") var bankProfile: String?
+    @Option(help: "The PC/SC reader that holds the social security card.") var cardReader: String?
+    @Option(help: "The PC/SC reader that holds the PSAM (3.00 cards).") var psamReader: String?
+    @Option(help: "The ID-card module's serial device.") var idDevice: String?
+    @Option(help: "With --mock: the simulated devices' control socket.") var simControl: String?
+    @Option(help: "Peer user IDs allowed on the kiosk socket (repeatable; none = anyone who can open it).") var allowUID: [UInt32] = []
+    @Option(help: "Peer group IDs allowed on the kiosk socket (repeatable).") var allowGID: [UInt32] = []
+    @Option(help: "Group owning the kiosk socket (numeric gid).") var socketGroup: UInt32?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
         if self.demo && !self.mock { throw ValidationError("--demo needs --mock") }
+        if self.simControl != nil && !self.mock { throw ValidationError("--sim-control needs --mock") }
     }
 
     func run() async throws {
         let level = self.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
+            var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "kioskd")
+        if self.demo { return try await self.runDemo(logger: logger) }
+
+        let environment = ProcessInfo.processInfo.environment
+        let runtime = environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+        let state = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+        let socketPath = self.socket ?? (runtime.map { $0 + "/kiosk.sock" } ?? "/run/kioskd/kiosk.sock")
+        let journalPath = self.journal ?? (state.map { $0 + "/journal.sqlite" } ?? "/var/lib/kioskd/journal.sqlite")
+
         let system: any SmartCardSystem
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
+        let cardReader: String
+        let psamReader: String?
+        var idModule: IDCardModule?
+        var simulator: IDModuleSimulator?
         if self.mock {
             let mockSystem = MockCardSystem(readers: [DemoService.reader, DemoService.psamReader])
+            mockSystem.insert(VirtualPSAM(), into: DemoService.psamReader)
             system = mockSystem
-            if self.demo {
-                services.append(.init(
-                    service: DemoService(system: mockSystem, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+            cardReader = DemoService.reader
+            psamReader = DemoService.psamReader
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kioskd-mock-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let idSimulator = IDModuleSimulator(linkPath: directory + "/ttyID")
+            try idSimulator.plug()
+            simulator = idSimulator
+            idModule = IDCardModule(device: idSimulator.linkPath)
+            if let control = self.simControl {
+                try SimulatorControl(path: control, system: mockSystem, cardReader: cardReader, idSimulator: idSimulator, pad: pad, logger: logger).start()
+                logger.info("simulated devices' control socket ready", metadata: ["path": "\(control)"])
             }
         } else {
+            guard let reader = self.cardReader else { throw ValidationError("--card-reader is needed without --mock (see `kioskctl readers`)") }
             system = PCSCSystem()
+            cardReader = reader
+            psamReader = self.psamReader
+            idModule = self.idDevice.map { IDCardModule(device: $0) }
+            logger.warning("no encrypting PIN pad driver is configured: using the simulated PIN pad (test keys)")
         }
-        services.insert(.init(service: ReaderWatchService(system: system, logger: logger)), at: 0)
-        logger.info("kioskd starting", metadata: ["readers": "\(self.mock ? "mock" : "pcsc")"])
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        defer { simulator?.stop() }
+
+        let bank = SimulatedBank()
+        var registry = GatewayRegistry()
+        registry.registerSimulator(bank: bank)
+        registry.registerHTTPJSON()
+        registry.registerISO8583()
+        let profile = try self.bankProfile.map(BankProfile.load(path:)) ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
+        let gateway: any BankGateway
+        do { gateway = try registry.makeGateway(for: profile) } catch { throw ValidationError("bank profile: \(error)") }
+        try FileManager.default.createDirectory(atPath: (journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let journal = try Journal(path: journalPath)
+        let executor = ActivationExecutor(journal: journal, gateway: gateway)
+        let host = DaemonHost(
+            system: system, journal: journal, executor: executor, pinPad: pad, verifier: SimulatedIdentityVerifier(), cardReader: cardReader,
+            psamReader: psamReader, idModule: idModule, logger: logger)
+        let server = KioskSocketServer(
+            host: host, path: socketPath, group: self.socketGroup.map { gid_t($0) },
+            limits: ServerLimits(allowedUIDs: Set(self.allowUID), allowedGIDs: Set(self.allowGID)))
+        let notifier = SystemdNotifier()
+        services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
+        services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))
+        if let interval = notifier.watchdogInterval { services.append(.init(service: WatchdogService(notifier: notifier, interval: interval))) }
+        logger.info("kioskd starting", metadata: ["readers": "\(self.mock ? "mock" : "pcsc")", "socket": "\(socketPath)", "journal": "\(journalPath)", "bank": "\(profile.name) (\(profile.kind))"])
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        notifier.notify("STOPPING=1")
+        logger.info("kioskd stopped")
+    }
+
+    private func runDemo(logger: Logger) async throws {
+        let mockSystem = MockCardSystem(readers: [DemoService.reader, DemoService.psamReader])
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ReaderWatchService(system: mockSystem, logger: logger)),
+            .init(service: DemoService(system: mockSystem, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        logger.info("kioskd starting", metadata: ["readers": "mock", "mode": "demo"])
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("kioskd stopped")
+    }
+}
+
+/// Settles unfinished activations, then serves the socket and tells systemd it is ready.
+struct SocketService: Service {
+    let server: KioskSocketServer
+    let executor: ActivationExecutor
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        self.notifier.notify("STATUS=settling unfinished activations")
+        let settled = try await self.executor.resolveAll()
+        self.logger.info("start-up resolver done", metadata: ["settled": "\(settled.count)", "stillUnknown": "\(settled.values.filter { $0 == .unknown }.count)"])
+        try await withGracefulShutdownHandler {
+            try await self.server.run(onReady: {
+                self.notifier.notify("READY=1\nSTATUS=serving \(self.server.path)")
+                self.logger.notice("ready", metadata: ["socket": "\(self.server.path)"])
+            })
+        } onGracefulShutdown: {
+            Task { await self.server.stop() }
+        }
+    }
+}
+
+/// Pings systemd's watchdog at half its interval while the daemon runs.
+struct WatchdogService: Service {
+    let notifier: SystemdNotifier
+    let interval: Duration
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                self.notifier.notify("WATCHDOG=1")
+                try await Task.sleep(for: self.interval)
+            }
+        }
     }
 }
 

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import KioskProtocol
+
+/// `kioskctl status`: the daemon's state.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the daemon's status (Common.Status over the kiosk socket).")
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let client = try SocketClient(path: self.socket)
+        defer { client.close() }
+        let answer = try await client.call("Common.Status")
+        if self.json { return printJSON(answer.payload) }
+        guard answer.header.completionCode == .success, case .object(let status) = answer.payload else {
+            throw ExitCode.failure
+        }
+        for key in status.keys.sorted() { print("\(key): \(render(status[key]!))") }
+    }
+}
+
+/// `kioskctl journal`: recent activations, masked; `--verify` checks the audit chain.
+struct JournalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "journal", abstract: "Recent activations (masked), or --verify the audit chain.")
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "How many activations.") var limit = 20
+    @Flag(help: "Verify the audit trail's hash chain instead.") var verify = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let client = try SocketClient(path: self.socket)
+        defer { client.close() }
+        if self.verify {
+            let answer = try await client.call("Journal.Verify")
+            if self.json { printJSON(answer.payload) }
+            if answer.payload["intact"]?.bool == true {
+                if !self.json { print("audit chain intact (\(answer.payload["entries"]?.int ?? 0) entries)") }
+            } else {
+                if !self.json { print("audit chain BROKEN at entry \(answer.payload["brokenAt"]?.int ?? -1): \(answer.payload["reason"]?.string ?? "?")") }
+                throw ExitCode(2)
+            }
+            return
+        }
+        let answer = try await client.call("Journal.Recent", payload: ["limit": .number(Double(self.limit))])
+        if self.json { return printJSON(answer.payload) }
+        let rows = answer.payload["activations"]?.array ?? []
+        print("\(rows.count) activations")
+        for row in rows {
+            let fields = ["createdAt", "state", "maskedPAN", "maskedID", "bankReference", "key"].map { row[$0].map(render) ?? "-" }
+            print(fields.joined(separator: "  "))
+        }
+    }
+}
+
+/// `kioskctl activate`: drives one activation as a kiosk screen would.
+struct Activate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drive one activation as a kiosk screen would: show each prompt and the progress, confirm the details.",
+        discussion: """
+            --simulate-customer PATH plays the customer through kioskd's simulated devices (kioskd --mock --sim-control PATH):
+            it places the demo ID card and inserts the demo 3.00 card, types the PIN on the simulated PIN pad when asked,
+            and takes the cards at the end. The PIN goes to the PIN pad's control socket, never the kiosk socket.
+            """)
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "Play the customer through kioskd's simulator control socket.") var simulateCustomer: String?
+    @Option(help: "The PIN the simulated customer types.") var pin = "802461"
+    @Option(help: "The card the simulated customer inserts.") var card = "ssc-demo-v3"
+    @Flag(help: "Confirm the details without asking.") var yes = false
+    @Option(help: "Screen language: zh-Hans or en.") var language = "zh-Hans"
+    @Option(help: "Seconds before the command cancels itself (0 = never).") var timeout = 300
+
+    func run() async throws {
+        let client = try SocketClient(path: self.socket)
+        defer { client.close() }
+        let id = client.send("Activation.Start", payload: ["language": .string(self.language)], timeout: self.timeout * 1000)
+        let english = self.language.hasPrefix("en")
+        func text(_ message: JSONValue?) -> String { message?[english ? "en" : "zhHans"]?.string ?? "" }
+        var done: Set<String> = []
+        for await message in client.messages where message.header.requestId == id || message.header.type == .unsolicited {
+            switch (message.header.type, message.header.name) {
+            case (.acknowledge, _):
+                if let status = message.header.status {
+                    print("refused: \(status): \(message.payload["errorDescription"]?.string ?? "")")
+                    throw ExitCode.failure
+                }
+            case (.event, "Activation.StageEvent"):
+                let stage = message.payload["stage"]?.string ?? ""
+                print("[\(stage)] \(text(message.payload["message"]))")
+                // The customer acts once per stage (the flow may come back to "waiting" while the second card is read).
+                if stage == "confirmingPIN" || done.insert(stage).inserted { try await self.customer(stage: stage) }
+            case (.event, "Activation.DetailsEvent"):
+                let p = message.payload
+                print("  姓名 name: \(p["name"]?.string ?? "")  身份证 ID: \(p["idNumber"]?.string ?? "")  社保卡 card: \(p["cardNumber"]?.string ?? "")  银行卡 bank card: \(p["bankCardNumber"]?.string ?? "")")
+                if self.yes || self.simulateCustomer != nil {
+                    print("  → confirmed")
+                    client.send("Activation.Confirm")
+                } else {
+                    print("  confirm? [y/N] ", terminator: "")
+                    let answer = readLine() ?? ""
+                    client.send(answer.lowercased().hasPrefix("y") ? "Activation.Confirm" : "Activation.Reject")
+                }
+            case (.event, "Activation.PINProgressEvent"):
+                let digits = message.payload["digits"]?.int ?? 0
+                print("  PIN " + String(repeating: "●", count: digits) + String(repeating: "○", count: max(0, 6 - digits)))
+            case (.event, "Activation.TimeoutWarningEvent"):
+                print("  \(message.payload["seconds"]?.int ?? 0) s left")
+            case (.event, "Activation.NoticeEvent"):
+                print("  ! \(text(message.payload["message"]))")
+            case (.event, "Activation.ResultEvent"):
+                print("  = \(text(message.payload["message"])) (\(message.payload["state"]?.string ?? ""))")
+            case (.completion, "Activation.Start"):
+                let end = message.payload["end"]?.string ?? "?"
+                print("[end] \(text(message.payload["message"])) (\(message.header.completionCode?.rawValue ?? "?"), \(end))")
+                if message.header.completionCode != .success { throw ExitCode(3) }
+                return
+            default:
+                break
+            }
+        }
+        throw SocketClientError("the daemon closed the connection before the activation ended")
+    }
+
+    /// The simulated customer's move for a stage.
+    private func customer(stage: String) async throws {
+        guard let control = self.simulateCustomer else { return }
+        func sim(_ line: String) throws {
+            let answer = try simulatorCommand(control, line)
+            guard answer == "ok" else { throw SocketClientError("simulator: \(line): \(answer)") }
+        }
+        switch stage {
+        case "waitingForCards":
+            try await Task.sleep(for: .milliseconds(500))
+            print("  (customer places the ID card and inserts the social security card)")
+            try sim("id place demo")
+            try sim("card insert \(self.card)")
+        case "enteringPIN", "confirmingPIN":
+            print("  (customer types the PIN on the PIN pad)")
+            var attempts = 0
+            while true {
+                try await Task.sleep(for: .milliseconds(200))
+                if (try? simulatorCommand(control, "pin \(self.pin)")) == "ok" { break }
+                attempts += 1
+                if attempts > 50 { throw SocketClientError("the PIN pad never asked for the PIN") }
+            }
+        case "takeCards":
+            try await Task.sleep(for: .milliseconds(500))
+            print("  (customer takes the cards)")
+            try sim("card remove")
+            try sim("id remove")
+        default:
+            break
+        }
+    }
+}
+
+/// `kioskctl sim`: one command to kioskd's simulated devices.
+struct Sim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drive kioskd's simulated devices (kioskd --mock --sim-control PATH).",
+        discussion: "card insert NAME|FILE.json, card remove, id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel")
+    @Option(help: "The simulator control socket.") var control: String
+    @Argument(help: "The command words.") var words: [String]
+
+    func run() async throws {
+        let answer = try simulatorCommand(self.control, self.words.joined(separator: " "))
+        print(answer)
+        if answer != "ok" { throw ExitCode.failure }
+    }
+}
+
+func render(_ value: JSONValue) -> String {
+    switch value {
+    case .null: "-"
+    case .bool(let value): "\(value)"
+    case .number(let value): value == value.rounded() ? String(Int(value)) : String(value)
+    case .string(let value): value
+    case .array(let values): values.map(render).joined(separator: ", ")
+    case .object(let object): object.keys.sorted().map { "\($0)=\(render(object[$0]!))" }.joined(separator: " ")
+    }
+}
+
+func printJSON(_ value: JSONValue) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+import KioskProtocol
+
+/// A client of the kiosk socket: sends commands, and hands every message the daemon sends to an
+/// `AsyncStream`, read on a thread of its own.
+final class SocketClient: @unchecked Sendable {
+    let fd: Int32
+    let messages: AsyncStream<KioskMessage>
+    private var nextRequest = 0
+
+    static let defaultPath = ProcessInfo.processInfo.environment["KIOSK_SOCKET"] ?? "/run/kioskd/kiosk.sock"
+
+    init(path: String) throws {
+        self.fd = try Self.connect(path)
+        let fd = self.fd
+        let (stream, continuation) = AsyncStream.makeStream(of: KioskMessage.self)
+        self.messages = stream
+        Thread.detachNewThread {
+            var splitter = LineSplitter(limit: 1 << 20)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                splitter.append(buffer[0..<count])
+                while let line = try? splitter.next() {
+                    if let message = try? KioskProtocol.decode(line) { continuation.yield(message) }
+                }
+            }
+            continuation.finish()
+        }
+    }
+
+    static func connect(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw SocketClientError("cannot connect to the kiosk socket \(path): \(reason) (is kioskd running? --socket or $KIOSK_SOCKET)")
+        }
+        return fd
+    }
+
+    /// Sends a command; returns its requestId.
+    @discardableResult
+    func send(_ name: String, payload: JSONValue = .object([:]), timeout: Int? = nil) -> Int {
+        self.nextRequest += 1
+        let bytes = KioskProtocol.encode(KioskMessage(header: MessageHeader(name: name, requestId: self.nextRequest, type: .command, timeout: timeout), payload: payload))
+        _ = bytes.withUnsafeBytes { write(self.fd, $0.baseAddress, $0.count) }
+        return self.nextRequest
+    }
+
+    /// Sends a command and returns its completion (or the refusal acknowledge).
+    func call(_ name: String, payload: JSONValue = .object([:])) async throws -> KioskMessage {
+        let id = self.send(name, payload: payload)
+        for await message in self.messages where message.header.requestId == id {
+            if message.header.type == .completion || (message.header.type == .acknowledge && message.header.status != nil) { return message }
+        }
+        throw SocketClientError("the daemon closed the connection")
+    }
+
+    func close() { shutdown(self.fd, Int32(SHUT_RDWR)) }
+}
+
+struct SocketClientError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Sends one line to the simulated devices' control socket (kioskd --mock --sim-control) and returns its answer.
+func simulatorCommand(_ path: String, _ line: String) throws -> String {
+    let fd = try SocketClient.connect(path)
+    defer { Glibc.close(fd) }
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    var answer: [UInt8] = []
+    var byte: UInt8 = 0
+    while read(fd, &byte, 1) == 1 && byte != 0x0A { answer.append(byte) }
+    return String(decoding: answer, as: UTF8.self)
+}

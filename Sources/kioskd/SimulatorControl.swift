@@ -1,0 +1,141 @@
+import Activation
+import CardSimulator
+import Foundation
+import Glibc
+import IDModuleSimulator
+import Identity
+import Logging
+import VirtualCards
+
+/// In `--mock` mode, the simulated devices are driven from outside the daemon through this control socket
+/// (never through the kiosk socket): a test or the demo inserts and removes cards, places ID cards, and
+/// presses PIN-pad keys. One line per command, answered `ok` or `error …`:
+///
+///     card insert NAME|FILE.json    card remove
+///     id place demo|FILE.json       id remove
+///     pin DIGITS                    (digits then enter)
+///     key 0-9|enter|clear|cancel
+final class SimulatorControl: @unchecked Sendable {
+    let path: String
+    let system: MockCardSystem
+    let cardReader: String
+    let idSimulator: IDModuleSimulator
+    let pad: SimulatedPINPad
+    let logger: Logger
+    private var listener: Int32 = -1
+
+    init(path: String, system: MockCardSystem, cardReader: String, idSimulator: IDModuleSimulator, pad: SimulatedPINPad, logger: Logger) {
+        self.path = path
+        self.system = system
+        self.cardReader = cardReader
+        self.idSimulator = idSimulator
+        self.pad = pad
+        self.logger = logger
+    }
+
+    /// Binds the socket (mode 0600) and serves on its own thread.
+    func start() throws {
+        unlink(self.path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in self.path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 8) == 0 else { throw DemoError("simulator control socket \(self.path): \(String(cString: strerror(errno)))") }
+        chmod(self.path, 0o600)
+        self.listener = fd
+        Thread.detachNewThread { self.acceptLoop() }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(self.listener, nil, nil)
+            if client < 0 { return }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var pending: [UInt8] = []
+            while true {
+                let count = read(client, &buffer, buffer.count)
+                if count <= 0 { break }
+                pending += buffer[0..<count]
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[..<newline], as: UTF8.self)
+                    pending.removeSubrange(...newline)
+                    let answer = Array((self.run(line) + "\n").utf8)
+                    _ = answer.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                }
+            }
+            close(client)
+        }
+    }
+
+    func run(_ line: String) -> String {
+        let words = line.split(separator: " ").map(String.init)
+        switch (words.first, words.dropFirst().first) {
+        case ("card", "insert"):
+            guard let name = words.dropFirst(2).first else { return "error: card insert NAME|FILE.json" }
+            let card: (any VirtualCard)?
+            if name.hasSuffix(".json") {
+                card = (try? SocialSecurityCardFixture.load(path: name)).flatMap { try? VirtualSocialSecurityCard.make($0) }
+            } else {
+                card = VirtualCardCatalog.card(named: name)
+            }
+            guard let card else { return "error: no card \(name)" }
+            self.system.insert(card, into: self.cardReader)
+            self.logger.info("simulator: card inserted", metadata: ["card": "\(name)"])
+            return "ok"
+        case ("card", "remove"):
+            self.system.remove(from: self.cardReader)
+            self.logger.info("simulator: card removed")
+            return "ok"
+        case ("id", "place"):
+            guard let name = words.dropFirst(2).first else { return "error: id place demo|FILE.json" }
+            let fixture: IDCardFixture
+            if name == "demo" {
+                fixture = Self.demoIDCard
+            } else if let loaded = try? IDCardFixture.load(path: name) {
+                fixture = loaded
+            } else {
+                return "error: cannot read \(name)"
+            }
+            self.idSimulator.place(fixture)
+            self.logger.info("simulator: ID card placed")
+            return "ok"
+        case ("id", "remove"):
+            self.idSimulator.removeCard()
+            return "ok"
+        case ("pin", let digits?):
+            guard digits.allSatisfy(\.isNumber) else { return "error: pin DIGITS" }
+            guard self.pad.isEntering else { return "error: the PIN pad is not waiting for a PIN" }
+            self.pad.type(digits)
+            return "ok"
+        case ("key", let key?):
+            switch key {
+            case "enter": self.pad.press(.enter)
+            case "clear": self.pad.press(.clear)
+            case "cancel": self.pad.press(.cancel)
+            default:
+                guard let digit = Int(key), (0...9).contains(digit) else { return "error: key 0-9|enter|clear|cancel" }
+                self.pad.press(.digit(digit))
+            }
+            return "ok"
+        default:
+            return "error: unknown command; see kioskd --help"
+        }
+    }
+
+    static let demoIDCard: IDCardFixture = {
+        var card = IDCardFixture(name: "张三", idNumber: "440303198101011117")
+        card.gender = "1"
+        card.nation = 1
+        card.birthDate = "1981-01-01"
+        card.address = "广东省深圳市南山区科技园路1号"
+        card.issuer = "深圳市公安局南山分局"
+        card.validFrom = "2016-05-01"
+        card.validTo = "2036-05-01"
+        return card
+    }()
+}
