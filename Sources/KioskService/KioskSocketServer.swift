@@ -60,23 +60,32 @@ public final class KioskSocketServer: Sendable {
     /// Connected clients now.
     public var connectionCount: Int { self.clients.withLock { $0.count } }
 
-    /// Binds the socket and serves until the task is cancelled.
-    public func run(onReady: (@Sendable () -> Void)? = nil) async throws {
+    /// Binds the socket (or takes `listeningSocket`, passed by systemd socket activation, whose mode
+    /// and group the `.socket` unit set) and serves until the task is cancelled.
+    public func run(listeningSocket: Int32? = nil, onReady: (@Sendable () -> Void)? = nil) async throws {
         let idle = self.limits.idleTimeout
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 256)
-            .bind(unixDomainSocketPath: self.path, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle.components.seconds) * 1_000_000_000)))
-                    try channel.pipeline.syncOperations.addHandler(IdleCloser())
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle.components.seconds) * 1_000_000_000)))
+                try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
-        self.bound.withLock { $0 = server.channel }
-        guard chmod(self.path, self.mode) == 0 else { throw ServerError("chmod \(self.path): \(String(cString: strerror(errno)))") }
-        if let group = self.group, chown(self.path, uid_t.max, group) != 0 {
-            throw ServerError("chown \(self.path) to group \(group): \(String(cString: strerror(errno)))")
         }
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).serverChannelOption(.backlog, value: 256)
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        if let listeningSocket {
+            server = try await bootstrap.bind(listeningSocket, childChannelInitializer: initializer)
+        } else {
+            // umask before bind: fchmod on a socket does nothing (reliability.md §1.2); chmod the path after.
+            let previous = umask(0o117)
+            defer { umask(previous) }
+            server = try await bootstrap.bind(unixDomainSocketPath: self.path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            guard chmod(self.path, self.mode) == 0 else { throw ServerError("chmod \(self.path): \(String(cString: strerror(errno)))") }
+            if let group = self.group, lchown(self.path, uid_t.max, group) != 0 {
+                throw ServerError("chown \(self.path) to group \(group): \(String(cString: strerror(errno)))")
+            }
+        }
+        self.bound.withLock { $0 = server.channel }
         let statusTask = Task { await self.broadcastStatus() }
         defer { statusTask.cancel() }
         onReady?()

@@ -161,7 +161,10 @@ struct SocketService: Service {
         let settled = try await self.executor.resolveAll()
         self.logger.info("start-up resolver done", metadata: ["settled": "\(settled.count)", "stillUnknown": "\(settled.values.filter { $0 == .unknown }.count)"])
         try await withGracefulShutdownHandler {
-            try await self.server.run(onReady: {
+            // systemd socket activation (kioskd.socket) passes the listening socket as fd 3.
+            let activated = SystemdNotifier.listenFileDescriptors().first
+            if activated != nil { self.logger.info("using the socket passed by systemd", metadata: ["fd": "3"]) }
+            try await self.server.run(listeningSocket: activated, onReady: {
                 self.notifier.notify("READY=1\nSTATUS=serving \(self.server.path)")
                 self.logger.notice("ready", metadata: ["socket": "\(self.server.path)"])
             })

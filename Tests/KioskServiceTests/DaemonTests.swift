@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KioskProtocol
 import Synchronization
 import TestSupport
 import Testing
@@ -95,5 +96,75 @@ import Testing
         while daemon.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!daemon.isRunning, "kioskd did not stop within 10 s of SIGTERM")
         #expect(!daemon.isRunning && daemon.terminationStatus == 0)
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct SystemdUnitTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("systemd-analyze verify passes on Config/systemd/kioskd.service and kioskd.socket")
+    func unitsVerify() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("units-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let units = Self.repository.appendingPathComponent("Config/systemd")
+        // The unit names the installed path; check it against the binary just built.
+        let service = try String(contentsOf: units.appendingPathComponent("kioskd.service"), encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/kioskd", with: productPath("kioskd"))
+        try service.write(toFile: directory + "/kioskd.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: units.appendingPathComponent("kioskd.socket").path, toPath: directory + "/kioskd.socket")
+        let run = try await runProcess("/usr/bin/env", ["systemd-analyze", "verify", directory + "/kioskd.service", directory + "/kioskd.socket"])
+        #expect(run.status == 0, "\(run.output) \(run.error)")
+        #expect(!run.error.contains("kioskd.service:"), "\(run.error)")
+    }
+
+    @Test("socket activation: kioskd serves the socket passed as fd 3 ($LISTEN_FDS/$LISTEN_PID) and creates none of its own")
+    func socketActivation() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sa-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/activated.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 16) == 0)
+        defer { close(listener) }
+
+        // systemd sets LISTEN_PID to the service's own pid after fork: a shell that execs kioskd does the same.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, listener, 3)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let words = ["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 RUNTIME_DIRECTORY=\"$1\" STATE_DIRECTORY=\"$1\" exec \"$0\" --mock", productPath("kioskd"), directory]
+        let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
+        defer { arguments.forEach { free($0) } }
+        var argv = arguments + [nil]
+        var pid: pid_t = 0
+        try #require(posix_spawn(&pid, "/bin/sh", &actions, nil, &argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        var answered = false
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(20))
+        while !answered && clock.now < deadline {
+            if let client = try? TestClient(path: path) {
+                client.send("Common.Status", 1)
+                answered = await client.completion(1, timeout: .seconds(2))?.header.completionCode == .success
+                client.disconnect()
+            }
+            if !answered { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(answered)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/kiosk.sock"))
     }
 }

@@ -2,7 +2,7 @@
 # write a private pcscd configuration with 10 vpcd slots, start and stop that pcscd by its PID.
 # Source it; every function fails loudly.
 
-KIOSK_APT_PACKAGES="libpcsclite-dev libssl-dev libsqlite3-dev sqlite3 pkg-config pcscd vsmartcard-vpcd pcsc-tools"
+KIOSK_APT_PACKAGES="libpcsclite-dev libssl-dev libsqlite3-dev sqlite3 pkg-config pcscd vsmartcard-vpcd pcsc-tools systemd"
 KIOSK_STATE_DIR="${KIOSK_STATE_DIR:-${TMPDIR:-/tmp}/cardkiosk-pcscd}"
 KIOSK_PCSCD_PIDFILE="$KIOSK_STATE_DIR/pcscd.pid"
 KIOSK_PCSCD_LOG="$KIOSK_STATE_DIR/pcscd.log"
@@ -24,6 +24,7 @@ kiosk_require_packages() {
     pkg-config --exists libcrypto 2>/dev/null || missing="yes"
     pkg-config --exists sqlite3 2>/dev/null || missing="yes"
     command -v sqlite3 >/dev/null 2>&1 || missing="yes"
+    command -v systemd-analyze >/dev/null 2>&1 || missing="yes"
     command -v scriptor >/dev/null 2>&1 || missing="yes"
     command -v pcscd >/dev/null 2>&1 || [ -x /usr/sbin/pcscd ] || missing="yes"
     [ -e "$KIOSK_VPCD_DRIVER" ] || missing="yes"
