@@ -17,6 +17,15 @@ if ! python3 -c 'import iso8583' 2>/dev/null; then
 fi
 export KIOSK_PYISO8583=1
 
+# jsonschema (PyPI): checks the kiosk socket's messages against docs/protocol/schemas.
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+    echo "==> installing jsonschema"
+    python3 -m pip install -q --disable-pip-version-check jsonschema 2>/dev/null \
+        || python3 -m pip install -q --disable-pip-version-check --user jsonschema \
+        || kiosk_die "pip install jsonschema failed"
+fi
+export KIOSK_JSONSCHEMA=1
+
 echo "==> checking module boundaries"
 # Only Sources/PCSC/Raw talks to C; the APDU codecs import nothing; CardCore imports only APDU and Foundation.
 bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import CPCSCLite' Sources | grep -v '^Sources/PCSC/Raw/' || true)

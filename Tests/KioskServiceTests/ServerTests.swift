@@ -62,6 +62,12 @@ struct ServerTests {
         #expect(recent.payload["activations"]?.array?.first?["maskedPAN"]?.string?.contains("*") == true)
         client.send("Journal.Verify", 13)
         #expect(await client.completion(13)?.payload["intact"]?.bool == true)
+        client.send("Common.Status", 14)
+        client.send("Common.Capabilities", 15)
+        client.send("Readers.List", 16)
+        client.sendRaw(Array("garbage\n".utf8))
+        _ = await client.completion(16)
+        try await checkAgainstSchemas(client.messages)
         client.disconnect()
         await served.stop()
     }
@@ -194,4 +200,16 @@ struct ServerTests {
         #expect(await client.waitClosed(timeout: .seconds(5)))
         await served.stop()
     }
+}
+
+/// Every message against docs/protocol/schemas, by jsonschema (PyPI), when scripts/test.sh installed it.
+func checkAgainstSchemas(_ messages: [KioskMessage]) async throws {
+    guard ProcessInfo.processInfo.environment["KIOSK_JSONSCHEMA"] != nil else { return }
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let lines = messages.map { String(decoding: KioskProtocol.encode($0), as: UTF8.self) }.joined()
+    let run = try await runProcess("/usr/bin/env", [
+        "python3", repository.appendingPathComponent("scripts/lib/check_protocol.py").path, repository.appendingPathComponent("docs/protocol/schemas").path,
+    ], input: Data(lines.utf8))
+    #expect(run.status == 0, "\(run.output.split(separator: "\n").filter { $0.hasPrefix("FAIL") }) \(run.error)")
+    #expect(run.output.split(separator: "\n").count == messages.count)
 }
