@@ -46,7 +46,9 @@ struct Kioskd: AsyncParsableCommand {
     @Option(help: "The PC/SC reader that holds the social security card.") var cardReader: String?
     @Option(help: "The PC/SC reader that holds the PSAM (3.00 cards).") var psamReader: String?
     @Option(help: "The ID-card module's serial device.") var idDevice: String?
-    @Option(help: "With --mock: the simulated devices' control socket.") var simControl: String?
+    @Option(help: "The simulated devices' control socket: the simulated PIN pad, and with --mock the mock reader and ID module.") var simControl: String?
+    @Option(help: "Identity verification before the bank call: simulated-accept or simulated-reject (a face-comparison or clerk service plugs in here).")
+    var identityVerifier = "simulated-accept"
     @Option(help: "Peer user IDs allowed on the kiosk socket (repeatable; none = anyone who can open it).") var allowUID: [UInt32] = []
     @Option(help: "Peer group IDs allowed on the kiosk socket (repeatable).") var allowGID: [UInt32] = []
     @Option(help: "Group owning the kiosk socket (numeric gid).") var socketGroup: UInt32?
@@ -56,7 +58,9 @@ struct Kioskd: AsyncParsableCommand {
 
     func validate() throws {
         if self.demo && !self.mock { throw ValidationError("--demo needs --mock") }
-        if self.simControl != nil && !self.mock { throw ValidationError("--sim-control needs --mock") }
+        if !["simulated-accept", "simulated-reject"].contains(self.identityVerifier) {
+            throw ValidationError("--identity-verifier: simulated-accept or simulated-reject")
+        }
     }
 
     func run() async throws {
@@ -105,6 +109,9 @@ struct Kioskd: AsyncParsableCommand {
             psamReader = self.psamReader
             idModule = self.idDevice.map { IDCardModule(device: $0) }
             logger.warning("no encrypting PIN pad driver is configured: using the simulated PIN pad (test keys)")
+            if let control = self.simControl {
+                try SimulatorControl(path: control, system: nil, cardReader: reader, idSimulator: nil, pad: pad, logger: logger).start()
+            }
         }
         defer { simulator?.stop() }
 
@@ -120,7 +127,9 @@ struct Kioskd: AsyncParsableCommand {
         let journal = try Journal(path: journalPath)
         let executor = ActivationExecutor(journal: journal, gateway: gateway)
         let host = DaemonHost(
-            system: system, journal: journal, executor: executor, pinPad: pad, verifier: SimulatedIdentityVerifier(), cardReader: cardReader,
+            system: system, journal: journal, executor: executor, pinPad: pad,
+            verifier: SimulatedIdentityVerifier(answer: self.identityVerifier == "simulated-reject" ? .rejected("simulated verifier set to reject") : .verified),
+            cardReader: cardReader,
             psamReader: psamReader, idModule: idModule, logger: logger)
         let server = KioskSocketServer(
             host: host, path: socketPath, group: self.socketGroup.map { gid_t($0) },

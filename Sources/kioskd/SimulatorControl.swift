@@ -17,14 +17,15 @@ import VirtualCards
 ///     key 0-9|enter|clear|cancel
 final class SimulatorControl: @unchecked Sendable {
     let path: String
-    let system: MockCardSystem
+    /// The mock reader and the ID-module simulator (`--mock`); without them only the PIN pad is driven.
+    let system: MockCardSystem?
     let cardReader: String
-    let idSimulator: IDModuleSimulator
+    let idSimulator: IDModuleSimulator?
     let pad: SimulatedPINPad
     let logger: Logger
     private var listener: Int32 = -1
 
-    init(path: String, system: MockCardSystem, cardReader: String, idSimulator: IDModuleSimulator, pad: SimulatedPINPad, logger: Logger) {
+    init(path: String, system: MockCardSystem?, cardReader: String, idSimulator: IDModuleSimulator?, pad: SimulatedPINPad, logger: Logger) {
         self.path = path
         self.system = system
         self.cardReader = cardReader
@@ -74,6 +75,9 @@ final class SimulatorControl: @unchecked Sendable {
 
     func run(_ line: String) -> String {
         let words = line.split(separator: " ").map(String.init)
+        if ["card", "id"].contains(words.first ?? ""), self.system == nil || self.idSimulator == nil {
+            return "error: real readers: only the simulated PIN pad can be driven (pin, key)"
+        }
         switch (words.first, words.dropFirst().first) {
         case ("card", "insert"):
             guard let name = words.dropFirst(2).first else { return "error: card insert NAME|FILE.json" }
@@ -84,11 +88,11 @@ final class SimulatorControl: @unchecked Sendable {
                 card = VirtualCardCatalog.card(named: name)
             }
             guard let card else { return "error: no card \(name)" }
-            self.system.insert(card, into: self.cardReader)
+            self.system?.insert(card, into: self.cardReader)
             self.logger.info("simulator: card inserted", metadata: ["card": "\(name)"])
             return "ok"
         case ("card", "remove"):
-            self.system.remove(from: self.cardReader)
+            self.system?.remove(from: self.cardReader)
             self.logger.info("simulator: card removed")
             return "ok"
         case ("id", "place"):
@@ -101,11 +105,11 @@ final class SimulatorControl: @unchecked Sendable {
             } else {
                 return "error: cannot read \(name)"
             }
-            self.idSimulator.place(fixture)
+            self.idSimulator?.place(fixture)
             self.logger.info("simulator: ID card placed")
             return "ok"
         case ("id", "remove"):
-            self.idSimulator.removeCard()
+            self.idSimulator?.removeCard()
             return "ok"
         case ("pin", let digits?):
             guard digits.allSatisfy(\.isNumber) else { return "error: pin DIGITS" }

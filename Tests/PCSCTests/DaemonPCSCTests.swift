@@ -1,0 +1,104 @@
+import BankSimulator
+import BankSimulatorServer
+import BankHTTP
+import CardSimulator
+import Foundation
+import Glibc
+import IDModuleSimulator
+import TestSupport
+import Testing
+import VirtualCards
+
+extension PCSCIntegrationTests {
+    /// kioskd as installed (real readers through pcscd + vpcd, the ID module on a tty, the bank over signed
+    /// HTTP from a profile file), driven over the kiosk socket by kioskctl as a kiosk screen.
+    @Suite("kioskd over its socket with pcscd, the ID-module pty and the bank over HTTP")
+    struct DaemonPCSC {
+        @Test("a whole activation through kioskctl activate; the PIN typed on the simulated PIN pad's control socket")
+        func activationOverTheSocket() async throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kd-e2e-\(UUID().uuidString.prefix(8))").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let cardSlot = VPCDSlot.all[4]
+            let psamSlot = VPCDSlot.all[5]
+            let psam = VPCDCard(card: VirtualPSAM(), port: psamSlot.port)
+            let card = VPCDCard(card: try VirtualSocialSecurityCard.make(try SocialSecurityCardFixture.load(path: sscFixturePath("v3-sm4-rare"))), port: cardSlot.port)
+            psam.insert()
+            card.insert()
+            defer {
+                card.remove()
+                psam.remove()
+            }
+            _ = try await TestPCSCD.waitForCard(in: psamSlot.readerName, present: true)
+            _ = try await TestPCSCD.waitForCard(in: cardSlot.readerName, present: true)
+            let simulator = IDModuleSimulator(linkPath: directory + "/ttyID")
+            try simulator.plug()
+            defer { simulator.stop() }
+            simulator.place(try IDCardFixture.load(path: "\(fixturesDirectory)/idcard/resident-rare.json"))
+
+            let keys = "\(fixturesDirectory)/bank/keys/"
+            let bank = SimulatedBank()
+            let server = SimulatedBankServer(
+                bank: bank,
+                configuration: .init(
+                    signer: try RSASigner(pem: String(contentsOfFile: keys + "bank.key", encoding: .utf8)),
+                    terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
+            let port = try await server.start()
+            let profile = """
+                {"name": "Simulated bank (HTTP)", "kind": "http-json", "bankCode": "SIM", "terminalID": "KIOSK001",
+                 "endpoint": "http://127.0.0.1:\(port)", "timeouts": {"connectMilliseconds": 2000, "responseMilliseconds": 8000},
+                 "resultCodes": {"00": "approved", "25": "notFound", "96": "unavailable"},
+                 "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1"}}
+                """
+            try profile.write(toFile: directory + "/bank.json", atomically: true, encoding: .utf8)
+
+            let daemon = Process()
+            daemon.executableURL = URL(fileURLWithPath: productPath("kioskd"))
+            daemon.arguments = [
+                "--card-reader", cardSlot.readerName, "--psam-reader", psamSlot.readerName, "--id-device", simulator.linkPath,
+                "--bank-profile", directory + "/bank.json", "--socket", directory + "/kiosk.sock", "--journal", directory + "/journal.sqlite",
+                "--sim-control", directory + "/sim.sock",
+            ]
+            daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try daemon.run()
+            defer {
+                if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
+            }
+            let clock = ContinuousClock()
+            var deadline = clock.now.advanced(by: .seconds(20))
+            while !FileManager.default.fileExists(atPath: directory + "/kiosk.sock") && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+
+            let screen = Task { try await runProduct("kioskctl", ["activate", "--socket", directory + "/kiosk.sock", "--yes", "--timeout", "60"]) }
+            // The customer types the PIN twice on the PIN pad (its control socket, never the kiosk socket).
+            var typed = 0
+            deadline = clock.now.advanced(by: .seconds(40))
+            while typed < 2 && clock.now < deadline {
+                if (try? await runProduct("kioskctl", ["sim", "--control", directory + "/sim.sock", "pin", "802461"]))?.status == 0 {
+                    typed += 1
+                    try await Task.sleep(for: .milliseconds(300))
+                } else {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(typed == 2)
+            // Then takes the cards.
+            try await Task.sleep(for: .milliseconds(500))
+            card.remove()
+            simulator.removeCard()
+            let result = try await screen.value
+            #expect(result.status == 0, "\(result.output) \(result.error)")
+            #expect(result.output.contains("approved") && result.output.contains("PIN ●●●●●●"))
+            #expect(!result.output.contains("440304199003070026"))
+            let ledger = await bank.ledger()
+            #expect(ledger.count == 1 && ledger.first?.effects == 1)
+            let journal = try await runProduct("kioskctl", ["journal", "--socket", directory + "/kiosk.sock"])
+            #expect(journal.output.contains("approved"))
+            kill(daemon.processIdentifier, SIGTERM)
+            deadline = clock.now.advanced(by: .seconds(10))
+            while daemon.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!daemon.isRunning)
+            await server.stop()
+            _ = try? await TestPCSCD.waitForCard(in: cardSlot.readerName, present: false)
+        }
+    }
+}
