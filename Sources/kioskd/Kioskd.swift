@@ -66,7 +66,7 @@ struct Kioskd: AsyncParsableCommand {
     func run() async throws {
         let level = self.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = JournaldLogHandler(label: label)
             handler.logLevel = level
             return handler
         }
