@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
     ],
     targets: [
         // The only C in the project: libpcsclite's headers, seen through one module map.
@@ -132,6 +133,11 @@ let package = Package(
             name: "KioskDevices",
             dependencies: ["Activation", "CardCore", "ResidentIDCard", "SocialSecurityCard"],
             swiftSettings: swiftSettings),
+        // kioskd's settings: YAML file, environment, command line (swift-configuration), validated.
+        .target(
+            name: "KioskSettings",
+            dependencies: [.product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: swiftSettings),
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
         .target(name: "KioskProtocol", swiftSettings: swiftSettings),
         // The kiosk socket server (NIO, Unix stream socket) that a kiosk screen and kioskctl talk to.
@@ -168,7 +174,7 @@ let package = Package(
             dependencies: [
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
                 "IDModuleSimulator", "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
-                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "ISO8583Gateway",
+                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -245,6 +251,7 @@ let package = Package(
                 "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
+        .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "KioskProtocolTests", dependencies: ["KioskProtocol"], swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -11,6 +11,7 @@ import IDModuleSimulator
 import ISO8583Gateway
 import Journal
 import KioskService
+import KioskSettings
 public import Logging
 import PCSC
 import ResidentIDCard
@@ -48,23 +49,37 @@ struct Kioskd: AsyncParsableCommand {
     @Option(help: "The ID-card module's serial device.") var idDevice: String?
     @Option(help: "The simulated devices' control socket: the simulated PIN pad, and with --mock the mock reader and ID module.") var simControl: String?
     @Option(help: "Identity verification before the bank call: simulated-accept or simulated-reject (a face-comparison or clerk service plugs in here).")
-    var identityVerifier = "simulated-accept"
+    var identityVerifier: String?
     @Option(help: "Peer user IDs allowed on the kiosk socket (repeatable; none = anyone who can open it).") var allowUID: [UInt32] = []
     @Option(help: "Peer group IDs allowed on the kiosk socket (repeatable).") var allowGID: [UInt32] = []
     @Option(help: "Group owning the kiosk socket (numeric gid).") var socketGroup: UInt32?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: logging.level).")
+    var logLevel: Logger.Level?
+
+    @Option(help: "The configuration file (YAML); the default one may be missing.") var config: String?
+    @Flag(help: "Print the resolved configuration and exit (nonzero when it is not valid).") var checkConfig = false
 
     func validate() throws {
         if self.demo && !self.mock { throw ValidationError("--demo needs --mock") }
-        if !["simulated-accept", "simulated-reject"].contains(self.identityVerifier) {
+        if let verifier = self.identityVerifier, !["simulated-accept", "simulated-reject"].contains(verifier) {
             throw ValidationError("--identity-verifier: simulated-accept or simulated-reject")
         }
     }
 
     func run() async throws {
-        let level = self.logLevel
+        let settings: KioskSettings
+        do {
+            settings = try await KioskSettings.load(file: self.config ?? "/etc/cardkiosk/kioskd.yaml", fileRequired: self.config != nil)
+        } catch {
+            FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        if self.checkConfig {
+            print(settings.rendered)
+            return
+        }
+        let level = self.logLevel ?? Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = JournaldLogHandler(label: label)
             handler.logLevel = level
@@ -73,11 +88,9 @@ struct Kioskd: AsyncParsableCommand {
         let logger = Logger(label: "kioskd")
         if self.demo { return try await self.runDemo(logger: logger) }
 
-        let environment = ProcessInfo.processInfo.environment
-        let runtime = environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
-        let state = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
-        let socketPath = self.socket ?? (runtime.map { $0 + "/kiosk.sock" } ?? "/run/kioskd/kiosk.sock")
-        let journalPath = self.journal ?? (state.map { $0 + "/journal.sqlite" } ?? "/var/lib/kioskd/journal.sqlite")
+        // Command line over environment over file.
+        let socketPath = self.socket ?? settings.socketPath
+        let journalPath = self.journal ?? settings.journalPath
 
         let system: any SmartCardSystem
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -103,11 +116,13 @@ struct Kioskd: AsyncParsableCommand {
                 logger.info("simulated devices' control socket ready", metadata: ["path": "\(control)"])
             }
         } else {
-            guard let reader = self.cardReader else { throw ValidationError("--card-reader is needed without --mock (see `kioskctl readers`)") }
+            guard let reader = self.cardReader ?? settings.cardReader else {
+                throw ValidationError("configuration readers.card (or --card-reader) is needed without --mock (see `kioskctl readers`)")
+            }
             system = PCSCSystem()
             cardReader = reader
-            psamReader = self.psamReader
-            idModule = self.idDevice.map { IDCardModule(device: $0) }
+            psamReader = self.psamReader ?? settings.psamReader
+            idModule = (self.idDevice ?? settings.idDevice).map { IDCardModule(device: $0, baudRate: settings.idBaudRate) }
             logger.warning("no encrypting PIN pad driver is configured: using the simulated PIN pad (test keys)")
             if let control = self.simControl {
                 try SimulatorControl(path: control, system: nil, cardReader: reader, idSimulator: nil, pad: pad, logger: logger).start()
@@ -120,20 +135,29 @@ struct Kioskd: AsyncParsableCommand {
         registry.registerSimulator(bank: bank)
         registry.registerHTTPJSON()
         registry.registerISO8583()
-        let profile = try self.bankProfile.map(BankProfile.load(path:)) ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
+        let profile = try (self.bankProfile ?? settings.bankProfile).map(BankProfile.load(path:)) ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
         let gateway: any BankGateway
         do { gateway = try registry.makeGateway(for: profile) } catch { throw ValidationError("bank profile: \(error)") }
         try FileManager.default.createDirectory(atPath: (journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let journal = try Journal(path: journalPath)
+        let purged = try journal.purge(olderThanDays: settings.journalRetentionDays)
+        if purged > 0 { logger.info("journal retention", metadata: ["purged": "\(purged)", "days": "\(settings.journalRetentionDays)"]) }
         let executor = ActivationExecutor(journal: journal, gateway: gateway)
         let host = DaemonHost(
             system: system, journal: journal, executor: executor, pinPad: pad,
-            verifier: SimulatedIdentityVerifier(answer: self.identityVerifier == "simulated-reject" ? .rejected("simulated verifier set to reject") : .verified),
+            verifier: SimulatedIdentityVerifier(
+                answer: (self.identityVerifier ?? settings.identityVerifier) == "simulated-reject" ? .rejected("simulated verifier set to reject") : .verified),
             cardReader: cardReader,
-            psamReader: psamReader, idModule: idModule, logger: logger)
+            psamReader: psamReader, idModule: idModule,
+            timeouts: FlowTimeouts(
+                cards: .seconds(settings.timeouts.cards), confirm: .seconds(settings.timeouts.confirm), pinEntry: .seconds(settings.timeouts.pinEntry),
+                takeCards: .seconds(settings.timeouts.takeCards), warning: .seconds(settings.timeouts.warning)),
+            logger: logger)
         let server = KioskSocketServer(
-            host: host, path: socketPath, group: self.socketGroup.map { gid_t($0) },
-            limits: ServerLimits(allowedUIDs: Set(self.allowUID), allowedGIDs: Set(self.allowGID)))
+            host: host, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
+            limits: ServerLimits(
+                allowedUIDs: Set(self.allowUID.isEmpty ? settings.allowedUIDs : self.allowUID),
+                allowedGIDs: Set(self.allowGID.isEmpty ? settings.allowedGIDs : self.allowGID)))
         let notifier = SystemdNotifier()
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))

@@ -1,0 +1,157 @@
+import Configuration
+public import Foundation
+import SystemPackage
+
+/// kioskd's settings: the YAML file (`Config/kioskd.yaml`, installed as `/etc/cardkiosk/kioskd.yaml`),
+/// overridden by `KIOSKD_*` environment variables (`KIOSKD_READERS_CARD` for `readers.card`,
+/// `KIOSKD_ID_MODULE_DEVICE` for `idModule.device`) and by command
+/// line options. Read through swift-configuration; validated once at start with messages that name the key
+/// and the fix.
+public struct KioskSettings: Sendable, Hashable {
+    public var cardReader: String?
+    public var psamReader: String?
+    public var idDevice: String?
+    public var idBaudRate: Int
+    public var pinPad: String
+    public var identityVerifier: String
+    public var bankProfile: String?
+    public var journalPath: String
+    public var journalRetentionDays: Int
+    public var socketPath: String
+    public var socketGroup: UInt32?
+    public var allowedUIDs: [UInt32]
+    public var allowedGIDs: [UInt32]
+    public var timeouts: Timeouts
+    public var logLevel: String
+
+    public struct Timeouts: Sendable, Hashable {
+        public var cards: Int
+        public var confirm: Int
+        public var pinEntry: Int
+        public var takeCards: Int
+        public var warning: Int
+    }
+
+    /// Keys and what they mean, for `--check-config` and the error messages.
+    public static let keys: [(key: String, meaning: String)] = [
+        ("readers.card", "the PC/SC reader holding the social security card"),
+        ("readers.psam", "the PC/SC reader holding the PSAM (3.00 cards)"),
+        ("idModule.device", "the ID-card module's serial device"), ("idModule.baudRate", "its baud rate"),
+        ("pinPad.kind", "the encrypting PIN pad (simulated)"), ("identityVerifier", "simulated-accept or simulated-reject"),
+        ("bank.profile", "the bank profile file (JSON)"), ("journal.path", "the SQLite journal"),
+        ("journal.retentionDays", "days final activations are kept"), ("socket.path", "the kiosk socket"),
+        ("socket.group", "numeric gid owning the socket"), ("socket.allowUIDs", "peer uids allowed"), ("socket.allowGIDs", "peer gids allowed"),
+        ("timeouts.cards", "seconds to present the cards"), ("timeouts.confirm", "seconds to confirm the details"),
+        ("timeouts.pinEntry", "seconds per PIN entry"), ("timeouts.takeCards", "seconds to take the cards"),
+        ("timeouts.warning", "seconds of warning before a timeout"), ("logging.level", "trace, debug, info, notice, warning, error, critical"),
+    ]
+
+    /// Reads `file` (when given; a missing default file is fine) and the environment.
+    public static func load(file: String?, fileRequired: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) async throws(SettingsError) -> KioskSettings {
+        var providers: [any ConfigProvider] = []
+        var overrides: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix("KIOSKD_") { overrides[String(name.dropFirst("KIOSKD_".count))] = value }
+        providers.append(EnvironmentVariablesProvider(environmentVariables: overrides))
+        if let file {
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file), allowMissing: !fileRequired))
+            } catch {
+                throw SettingsError(key: "(file)", problem: "cannot read \(file): \(error)", fix: "check the YAML syntax against Config/kioskd.yaml")
+            }
+        }
+        let config = ConfigReader(providers: providers)
+        let state = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/kioskd"
+        let runtime = environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/run/kioskd"
+        func ids(_ key: String) throws(SettingsError) -> [UInt32] {
+            try config.intArray(forKey: ConfigKey(key), default: []).map { value throws(SettingsError) in
+                guard value >= 0, value <= Int(UInt32.max) else { throw SettingsError(key: key, problem: "\(value) is not a uid/gid", fix: "use numeric ids ≥ 0") }
+                return UInt32(value)
+            }
+        }
+        var settings = KioskSettings(
+            cardReader: config.string(forKey: "readers.card"), psamReader: config.string(forKey: "readers.psam"),
+            idDevice: config.string(forKey: "idModule.device"), idBaudRate: config.int(forKey: "idModule.baudRate", default: 115_200),
+            pinPad: config.string(forKey: "pinPad.kind", default: "simulated"),
+            identityVerifier: config.string(forKey: "identityVerifier", default: "simulated-accept"), bankProfile: config.string(forKey: "bank.profile"),
+            journalPath: config.string(forKey: "journal.path", default: state + "/journal.sqlite"),
+            journalRetentionDays: config.int(forKey: "journal.retentionDays", default: 400),
+            socketPath: config.string(forKey: "socket.path", default: runtime + "/kiosk.sock"),
+            socketGroup: config.int(forKey: "socket.group").map { UInt32(clamping: $0) }, allowedUIDs: [], allowedGIDs: [],
+            timeouts: Timeouts(
+                cards: config.int(forKey: "timeouts.cards", default: 90), confirm: config.int(forKey: "timeouts.confirm", default: 60),
+                pinEntry: config.int(forKey: "timeouts.pinEntry", default: 45), takeCards: config.int(forKey: "timeouts.takeCards", default: 30),
+                warning: config.int(forKey: "timeouts.warning", default: 10)),
+            logLevel: config.string(forKey: "logging.level", default: "info"))
+        settings.allowedUIDs = try ids("socket.allowUIDs")
+        settings.allowedGIDs = try ids("socket.allowGIDs")
+        try settings.validate()
+        return settings
+    }
+
+    /// Checks every value; the error names the key and the fix.
+    public func validate() throws(SettingsError) {
+        guard ["simulated"].contains(self.pinPad) else {
+            throw SettingsError(key: "pinPad.kind", problem: "\"\(self.pinPad)\" is not a PIN pad this build drives", fix: "use simulated")
+        }
+        guard ["simulated-accept", "simulated-reject"].contains(self.identityVerifier) else {
+            throw SettingsError(key: "identityVerifier", problem: "\"\(self.identityVerifier)\" is unknown", fix: "use simulated-accept or simulated-reject")
+        }
+        guard [9600, 19200, 38400, 57600, 115_200].contains(self.idBaudRate) else {
+            throw SettingsError(key: "idModule.baudRate", problem: "\(self.idBaudRate) is not a module baud rate", fix: "use 115200 (or 9600…57600)")
+        }
+        guard (1...3650).contains(self.journalRetentionDays) else {
+            throw SettingsError(key: "journal.retentionDays", problem: "\(self.journalRetentionDays) days", fix: "use 1 to 3650")
+        }
+        for (key, value) in [("timeouts.cards", self.timeouts.cards), ("timeouts.confirm", self.timeouts.confirm), ("timeouts.pinEntry", self.timeouts.pinEntry), ("timeouts.takeCards", self.timeouts.takeCards)] {
+            guard (5...900).contains(value) else { throw SettingsError(key: key, problem: "\(value) s", fix: "use 5 to 900 seconds") }
+            guard value > self.timeouts.warning else {
+                throw SettingsError(key: key, problem: "\(value) s is not longer than timeouts.warning (\(self.timeouts.warning) s)", fix: "raise it or lower timeouts.warning")
+            }
+        }
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(self.logLevel) else {
+            throw SettingsError(key: "logging.level", problem: "\"\(self.logLevel)\"", fix: "use trace, debug, info, notice, warning, error or critical")
+        }
+        guard self.socketPath.hasPrefix("/"), self.journalPath.hasPrefix("/") else {
+            throw SettingsError(key: self.socketPath.hasPrefix("/") ? "journal.path" : "socket.path", problem: "not an absolute path", fix: "use an absolute path")
+        }
+        if let profile = self.bankProfile, !FileManager.default.isReadableFile(atPath: profile) {
+            throw SettingsError(key: "bank.profile", problem: "\(profile) cannot be read", fix: "install the bank's profile there or correct the path")
+        }
+    }
+
+    /// The resolved settings, one `key: value` per line (nothing secret is a setting here: keys live in
+    /// files the bank profile names, and only their paths show).
+    public var rendered: String {
+        var lines: [String] = []
+        func add(_ key: String, _ value: Any?) { lines.append("\(key): \(value.map { "\($0)" } ?? "(not set)")") }
+        add("readers.card", self.cardReader)
+        add("readers.psam", self.psamReader)
+        add("idModule.device", self.idDevice)
+        add("idModule.baudRate", self.idBaudRate)
+        add("pinPad.kind", self.pinPad)
+        add("identityVerifier", self.identityVerifier)
+        add("bank.profile", self.bankProfile)
+        add("journal.path", self.journalPath)
+        add("journal.retentionDays", self.journalRetentionDays)
+        add("socket.path", self.socketPath)
+        add("socket.group", self.socketGroup)
+        add("socket.allowUIDs", self.allowedUIDs.map(String.init).joined(separator: ","))
+        add("socket.allowGIDs", self.allowedGIDs.map(String.init).joined(separator: ","))
+        add("timeouts", "cards \(self.timeouts.cards) s, confirm \(self.timeouts.confirm) s, pinEntry \(self.timeouts.pinEntry) s, takeCards \(self.timeouts.takeCards) s, warning \(self.timeouts.warning) s")
+        add("logging.level", self.logLevel)
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A setting that cannot work: the key, what is wrong, and the fix.
+public struct SettingsError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let key: String
+    public let problem: String
+    public let fix: String
+    public init(key: String, problem: String, fix: String) {
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+    }
+    public var description: String { "configuration \(self.key): \(self.problem); \(self.fix)" }
+}
