@@ -101,14 +101,7 @@ struct DemoService: Service {
     /// What the customer does, step by step, at a pace a person can follow.
     private func customer(flow: ActivationFlow, pad: SimulatedPINPad, simulator: IDModuleSimulator, seen: EventLog) async throws {
         try await Task.sleep(for: .milliseconds(600))
-        var card = IDCardFixture(name: "张三", idNumber: "440303198101011117")
-        card.gender = "1"
-        card.nation = 1
-        card.birthDate = "1981-01-01"
-        card.address = "广东省深圳市南山区科技园路1号"
-        card.issuer = "深圳市公安局南山分局"
-        card.validFrom = "2016-05-01"
-        card.validTo = "2036-05-01"
+        let card = SimulatorControl.demoIDCard
         self.logger.info("demo: [customer] places the resident ID card on the ID reader (module simulator on \(simulator.linkPath))")
         simulator.place(card)
         try await Task.sleep(for: .milliseconds(600))

@@ -131,6 +131,7 @@ final class SimulatorControl: @unchecked Sendable {
         }
     }
 
+    /// The demo's resident ID card: the holder of the `ssc-demo` and `ssc-demo-v3` cards (synthetic data).
     static let demoIDCard: IDCardFixture = {
         var card = IDCardFixture(name: "张三", idNumber: "440303198101011117")
         card.gender = "1"
