@@ -46,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The only C in the project: libpcsclite's headers, seen through one module map.
@@ -126,12 +128,15 @@ let package = Package(
         // The activation flow: checks, PIN pad, exactly-once execution and resolution, the state machine.
         .target(
             name: "Activation",
-            dependencies: ["BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU", "ResidentIDCard", "SocialSecurityCard"],
+            dependencies: [
+                "BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU", "ResidentIDCard", "SocialSecurityCard",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings),
         // The devices that feed the flow: the smart-card system (PC/SC or mock) and the ID module's reader loop.
         .target(
             name: "KioskDevices",
-            dependencies: ["Activation", "CardCore", "ResidentIDCard", "SocialSecurityCard"],
+            dependencies: ["Activation", "CardCore", "ResidentIDCard", "SocialSecurityCard", .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: swiftSettings),
         // kioskd's settings: YAML file, environment, command line (swift-configuration), validated.
         .target(
@@ -175,6 +180,8 @@ let package = Package(
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
                 "IDModuleSimulator", "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
                 "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

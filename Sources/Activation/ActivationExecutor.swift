@@ -1,6 +1,7 @@
 public import BankGateway
 import Foundation
 import Identity
+import Metrics
 public import Journal
 public import Messages
 
@@ -103,14 +104,17 @@ public final class ActivationExecutor: Sendable {
             }
         }
         self.observer?(.intentJournaled, request.key.value)
+        let started = ContinuousClock.now
         let outcome = await self.gateway.activate(request)
+        let elapsed = ContinuousClock.now - started
+        Timer(label: "kiosk_gateway_latency_seconds", dimensions: [("kind", self.gateway.profile.kind)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         self.observer?(.bankAnswered, request.key.value)
         let state = try self.journalOutcome(request.key.value, outcome)
         self.observer?(.resultJournaled, request.key.value)
-        if state == .unknown {
-            return try await self.resolve(request.key.value)
-        }
-        return ExecutionResult(key: request.key.value, state: state, outcome: outcome)
+        let result = state == .unknown ? try await self.resolve(request.key.value) : ExecutionResult(key: request.key.value, state: state, outcome: outcome)
+        Counter(label: "kiosk_activations_total", dimensions: [("state", result.state.rawValue)]).increment()
+        return result
     }
 
     private func journalOutcome(_ key: String, _ outcome: ActivationOutcome) throws(ExecutionRefusal) -> ActivationState {

@@ -2,6 +2,7 @@ public import Activation
 public import CardCore
 public import ResidentIDCard
 public import SocialSecurityCard
+import Metrics
 
 /// Connects the real (or mock) devices to an ``Activation/ActivationFlow``: the smart-card system's
 /// events for the social security card's reader (a card is read, through the PSAM for 3.00 cards, the
@@ -73,9 +74,12 @@ public final class FlowDevices: Sendable {
         do {
             let reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
             await connection.disconnect()
+            Counter(label: "kiosk_card_reads_total", dimensions: [("result", "ok")]).increment()
             if !Task.isCancelled { await flow.send(.cardRead(reading)) }
         } catch {
             await connection.disconnect()
+            Counter(label: "kiosk_card_reads_total", dimensions: [("result", "\(error.reason)".prefix(while: { $0 != "(" }).description)]).increment()
+            if case .reader = error.reason { Counter(label: "kiosk_apdu_errors_total").increment() }
             if Task.isCancelled { return }
             switch error.reason {
             case .reader(.cardRemoved), .reader(.noCard): await flow.send(.cardRemoved)

@@ -13,11 +13,11 @@ public enum KioskProtocol {
     public static let commands: [String: [String]] = [
         "Common.Status": ["1.0"], "Common.Capabilities": ["1.0"], "Common.Cancel": ["1.0"],
         "Activation.Start": ["1.0"], "Activation.Confirm": ["1.0"], "Activation.Reject": ["1.0"], "Activation.MoreTime": ["1.0"],
-        "Readers.List": ["1.0"], "Journal.Recent": ["1.0"], "Journal.Verify": ["1.0"],
+        "Readers.List": ["1.0"], "Journal.Recent": ["1.0"], "Journal.Verify": ["1.0"], "Operations.Metrics": ["1.0"],
     ]
 
     /// Answered at once, outside the command queue.
-    public static let immediate: Set<String> = ["Common.Status", "Common.Capabilities", "Common.Cancel"]
+    public static let immediate: Set<String> = ["Common.Status", "Common.Capabilities", "Common.Cancel", "Operations.Metrics"]
 
     /// Decodes one line (without its newline) into a command. Every failure is a typed error the server
     /// answers with, never a crash.

@@ -16,6 +16,12 @@ public protocol KioskHost: Sendable {
     func startActivation(language: String) async -> ActivationFlow?
     /// Reader, card and daemon status changes, for every client (`Common.StatusChangedEvent`).
     func statusChanges() -> AsyncStream<JSONValue>
+    /// The metrics in Prometheus' text exposition format (`Operations.Metrics`).
+    func metricsText() -> String
+}
+
+extension KioskHost {
+    public func metricsText() -> String { "" }
 }
 
 /// Who may connect, and the limits that keep a hostile or broken client from hurting the others.

@@ -231,6 +231,8 @@ public final class KioskSocketServer: Sendable {
             }
             await activation.flow.send(name == "Activation.Confirm" ? .confirm : name == "Activation.Reject" ? .reject : .moreTime)
             complete(.success)
+        case "Operations.Metrics":
+            complete(.success, "OK", ["format": "prometheus-text-0.0.4", "text": .string(self.host.metricsText())])
         case "Readers.List":
             do { complete(.success, "OK", ["readers": try await self.host.readers()]) } catch { complete(.deviceNotReady, "\(error)") }
         case "Journal.Recent":

@@ -154,6 +154,20 @@ struct Activate: AsyncParsableCommand {
     }
 }
 
+/// `kioskctl metrics`: the daemon's metrics in Prometheus' text format (for a node_exporter textfile, say).
+struct MetricsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "metrics", abstract: "Print kioskd's metrics (Prometheus text format).")
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+
+    func run() async throws {
+        let client = try SocketClient(path: self.socket)
+        defer { client.close() }
+        let answer = try await client.call("Operations.Metrics")
+        guard answer.header.completionCode == .success else { throw ExitCode.failure }
+        print(answer.payload["text"]?.string ?? "", terminator: "")
+    }
+}
+
 /// `kioskctl sim`: one command to kioskd's simulated devices.
 struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -8,7 +8,7 @@ struct KioskCtl: AsyncParsableCommand {
         commandName: "kioskctl",
         abstract: "CardKiosk control: readers, social security cards, ID cards, and virtual cards.",
         subcommands: [
-            Status.self, Activate.self, JournalCommand.self, Sim.self, Readers.self, APDUCommand.self, CardCommand.self, IDCardCommand.self, Watch.self,
+            Status.self, Activate.self, JournalCommand.self, MetricsCommand.self, Sim.self, Readers.self, APDUCommand.self, CardCommand.self, IDCardCommand.self, Watch.self,
             VirtualCardCommand.self,
         ]
     )

@@ -7,6 +7,8 @@ import KioskDevices
 import KioskProtocol
 import KioskService
 import Logging
+import Metrics
+import Prometheus
 import ResidentIDCard
 import Synchronization
 
@@ -23,11 +25,15 @@ final class DaemonHost: KioskHost {
     let idModule: IDCardModule?
     let logger: Logger
     let timeouts: FlowTimeouts
+    /// Where the daemon's metrics are collected (MetricsSystem is bootstrapped with it).
+    let registry: PrometheusCollectorRegistry?
 
     init(
         system: any SmartCardSystem, journal: Journal, executor: ActivationExecutor, pinPad: any PINPad, verifier: any IdentityVerifier,
-        cardReader: String, psamReader: String?, idModule: IDCardModule?, timeouts: FlowTimeouts = FlowTimeouts(), logger: Logger
+        cardReader: String, psamReader: String?, idModule: IDCardModule?, timeouts: FlowTimeouts = FlowTimeouts(), logger: Logger,
+        registry: PrometheusCollectorRegistry? = nil
     ) {
+        self.registry = registry
         self.system = system
         self.journal = journal
         self.executor = executor
@@ -75,11 +81,18 @@ final class DaemonHost: KioskHost {
         return flow
     }
 
+    func metricsText() -> String { self.registry?.emitToString() ?? "" }
+
     func statusChanges() -> AsyncStream<JSONValue> {
         let events = self.system.events()
         return AsyncStream { continuation in
             let task = Task {
                 for await event in events {
+                    switch event {
+                    case .readerAttached(let name): Gauge(label: "kiosk_reader_online", dimensions: [("reader", name)]).record(1)
+                    case .readerDetached(let name): Gauge(label: "kiosk_reader_online", dimensions: [("reader", name)]).record(0)
+                    default: break
+                    }
                     let change: JSONValue =
                         switch event {
                         case .readerAttached(let name): ["event": "readerAttached", "reader": .string(name)]

@@ -12,6 +12,8 @@ import ISO8583Gateway
 import Journal
 import KioskService
 import KioskSettings
+import Metrics
+import Prometheus
 public import Logging
 import PCSC
 import ResidentIDCard
@@ -143,6 +145,8 @@ struct Kioskd: AsyncParsableCommand {
         let purged = try journal.purge(olderThanDays: settings.journalRetentionDays)
         if purged > 0 { logger.info("journal retention", metadata: ["purged": "\(purged)", "days": "\(settings.journalRetentionDays)"]) }
         let executor = ActivationExecutor(journal: journal, gateway: gateway)
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let host = DaemonHost(
             system: system, journal: journal, executor: executor, pinPad: pad,
             verifier: SimulatedIdentityVerifier(
@@ -152,7 +156,7 @@ struct Kioskd: AsyncParsableCommand {
             timeouts: FlowTimeouts(
                 cards: .seconds(settings.timeouts.cards), confirm: .seconds(settings.timeouts.confirm), pinEntry: .seconds(settings.timeouts.pinEntry),
                 takeCards: .seconds(settings.timeouts.takeCards), warning: .seconds(settings.timeouts.warning)),
-            logger: logger)
+            logger: logger, registry: metrics)
         let server = KioskSocketServer(
             host: host, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
             limits: ServerLimits(

@@ -86,6 +86,12 @@ import Testing
         #expect(journal.output.contains("approved") && journal.output.contains("622823*********5274") && !journal.output.contains("6228230029000005274"))
         let verify = try await runProduct("kioskctl", ["journal", "--verify", "--socket", socket])
         #expect(verify.status == 0 && verify.output.contains("intact"))
+        let metrics = try await runProduct("kioskctl", ["metrics", "--socket", socket])
+        #expect(metrics.status == 0)
+        #expect(metrics.output.contains(#"kiosk_activations_total{state="approved"} 1"#), "\(metrics.output)")
+        #expect(metrics.output.contains(#"kiosk_card_reads_total{result="ok"}"#))
+        #expect(metrics.output.contains("kiosk_gateway_latency_seconds"))
+        #expect(metrics.output.contains(#"kiosk_reader_online{reader="Mock Reader 00 00"} 1"#))
         let status = try await runProduct("kioskctl", ["status", "--socket", socket, "--json"])
         #expect(status.output.contains("\"activation\" : \"idle\""))
 
