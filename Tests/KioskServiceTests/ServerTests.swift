@@ -176,6 +176,7 @@ struct ServerTests {
         let refusing = try await Served.start(limits: ServerLimits(allowedUIDs: [getuid() &+ 4242]))
         let stranger = try TestClient(path: refusing.path)
         #expect(await stranger.waitClosed())
+        stranger.disconnect()
         await refusing.stop()
 
         let served = try await Served.start(limits: ServerLimits(allowedUIDs: [getuid()]))

@@ -100,12 +100,21 @@ final class TestClient: @unchecked Sendable {
                     if let message = try? KioskProtocol.decode(line) { self.lines.withLock { $0.append(message) } }
                 }
             }
-            self.closed.withLock { $0 = true }
+            // The reader owns the descriptor: it closes it once the connection ended (disconnect() or the
+            // daemon's close), under the lock disconnect() takes, so a reused descriptor number is never shut.
+            self.closed.withLock { closed in
+                closed = true
+                close(fd)
+            }
         }
     }
 
     /// Closes our side (the reader thread then ends).
-    func disconnect() { shutdown(self.fd, Int32(SHUT_RDWR)) }
+    func disconnect() {
+        self.closed.withLock { closed in
+            if !closed { shutdown(self.fd, Int32(SHUT_RDWR)) }
+        }
+    }
 
     func sendRaw(_ bytes: [UInt8]) {
         var offset = 0
