@@ -98,10 +98,13 @@ public final class KioskSocketServer: Sendable {
         }
     }
 
-    /// Closes the listening socket; `run` returns.
+    /// Closes the listening socket and every client connection; `run` returns once they are done. (Let
+    /// `run` end this way rather than by cancelling it: connections accepted but not yet taken from the
+    /// listener's stream would be dropped unfinished, which NIO traps on.)
     public func stop() async {
         let channel = self.bound.withLock { $0 }
         try? await channel?.close()
+        for client in self.clients.withLock({ Array($0.values) }) { try? await client.channel.close() }
     }
 
     // MARK: Connections
@@ -109,7 +112,8 @@ public final class KioskSocketServer: Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let channel = connection.channel
         guard await self.peerAllowed(channel) else {
-            try? await channel.close()
+            // executeThenClose finishes the async channel's writer (NIO traps on one deinited unfinished).
+            try? await connection.executeThenClose { _, _ in }
             return
         }
         let id = self.nextID.withLock { value -> Int in

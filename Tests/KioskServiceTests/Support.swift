@@ -60,7 +60,6 @@ struct Served {
 
     func stop() async {
         await self.server.stop()
-        self.task.cancel()
         _ = await self.task.result
         unlink(self.path)
     }
