@@ -23,7 +23,7 @@ struct FaultTests {
 
     @Test("fault → outcome; at most one effect; the next activation on the same gateway is answered correctly", arguments: Self.cases)
     func fault(_ fault: BankFault, expected: Expect) async throws {
-        try await withGateway(responseMilliseconds: 1000) { harness, gateway in
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
             #expect(await gateway.prepare() == .ready)
             await harness.bank.inject(fault)
             let request = try request()

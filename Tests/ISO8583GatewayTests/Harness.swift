@@ -26,7 +26,7 @@ struct Harness {
     /// A bank-side configuration; `keyAlgorithm`/`mac` must match the gateway's profile.
     static func start(
         fixture: SimulatedBank.Fixture = SimulatedBank.Fixture(), keyAlgorithm: BlockCipher.Algorithm = .tripleDES,
-        mac: MACAlgorithm = .unionPayECB, lateAnswerDelay: Duration = .milliseconds(2500)
+        mac: MACAlgorithm = .unionPayECB, lateAnswerDelay: Duration = .milliseconds(3500)
     ) async throws -> Harness {
         let bank = SimulatedBank(fixture: fixture)
         let configuration = SimulatedISO8583Server.Configuration(
