@@ -44,7 +44,7 @@ struct FaultTests {
 
     @Test("a late answer is consumed, reported with its key, and never taken for the next request's; inquiry uses it")
     func lateAnswer() async throws {
-        try await withGateway(responseMilliseconds: 800) { harness, gateway in
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
             let reports = Task { () -> LateReply? in
                 for await reply in gateway.lateReplies { return reply }
                 return nil
@@ -84,7 +84,7 @@ struct FaultTests {
 
     @Test("a reply to the wrong STAN is reported and the request it did not answer ends unknown")
     func wrongSTAN() async throws {
-        try await withGateway(responseMilliseconds: 800) { harness, gateway in
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
             let reports = Task { () -> LateReply? in
                 for await reply in gateway.lateReplies { return reply }
                 return nil

@@ -10,7 +10,7 @@ import Testing
 struct ReversalTests {
     @Test("inquiry: applied with its reference; never sent → notFound without a message; sent but not applied → notFound (RC 25)")
     func inquiry() async throws {
-        try await withGateway(responseMilliseconds: 800) { harness, gateway in
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
             let applied = try request()
             guard case .approved(let reference) = await gateway.activate(applied) else { Issue.record("not approved"); return }
             #expect(await gateway.queryStatus(applied.key) == .applied(bankReference: reference))
@@ -28,7 +28,7 @@ struct ReversalTests {
 
     @Test("reversal with the original's identifiers: applied → reversed; not applied → RC 25 → notFound")
     func reversal() async throws {
-        try await withGateway(responseMilliseconds: 800) { harness, gateway in
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
             let applied = try request()
             guard case .approved = await gateway.activate(applied) else { Issue.record("not approved"); return }
             #expect(await gateway.reverse(applied.key, reason: .unknownOutcome) == .reversed)
@@ -48,7 +48,7 @@ struct ReversalTests {
 
     @Test("a reversal is repeated until the host answers")
     func repeatedUntilAnswered() async throws {
-        try await withGateway(responseMilliseconds: 1500) { harness, gateway in
+        try await withGateway(responseMilliseconds: 2000) { harness, gateway in
             #expect(await gateway.prepare() == .ready)
             await harness.bank.inject(.dropAfterApplying)
             let request = try request()
