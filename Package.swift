@@ -145,11 +145,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
         .target(name: "KioskProtocol", swiftSettings: swiftSettings),
+        // Unix-socket addresses and blocking connect/bind/request (notify socket, kioskctl, simulator control).
+        .target(name: "UnixSocket", swiftSettings: swiftSettings),
         // The kiosk socket server (NIO, Unix stream socket) that a kiosk screen and kioskctl talk to.
         .target(
             name: "KioskService",
             dependencies: [
-                "Activation", "Journal", "KioskProtocol", "Messages",
+                "Activation", "Journal", "KioskProtocol", "Messages", "UnixSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -169,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "kioskctl",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator", "KioskProtocol",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator", "KioskProtocol", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -179,7 +181,7 @@ let package = Package(
             dependencies: [
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
                 "IDModuleSimulator", "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
-                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway",
+                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway", "UnixSocket",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -255,7 +257,7 @@ let package = Package(
             name: "KioskServiceTests",
             dependencies: [
                 "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Journal", "KioskProtocol",
-                "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
+                "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),

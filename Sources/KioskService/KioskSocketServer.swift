@@ -298,8 +298,10 @@ public final class KioskSocketServer: Sendable {
                 if let (name, payload) = Wire.event(event) {
                     client.send(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .event), payload: payload))
                 }
+                if case .stage(let stage, _) = event { self.broadcastActivation(["stage": .string(stage.rawValue)], except: client.id) }
             }
             let end = await flow.ended()
+            self.broadcastActivation(["stage": "ended", "end": .string(end.rawValue)], except: client.id)
             let timedOut = self.running.withLock { running -> Bool in
                 defer { running = nil }
                 return running?.timedOut ?? false
@@ -334,6 +336,12 @@ public final class KioskSocketServer: Sendable {
             let message = KioskMessage(header: MessageHeader(name: "Common.StatusChangedEvent", requestId: nil, type: .unsolicited), payload: change)
             for client in self.clients.withLock({ Array($0.values) }) { client.send(message) }
         }
+    }
+
+    /// `Activation.StateChangedEvent` (stage only, no personal data) to every connection but the activation's own.
+    private func broadcastActivation(_ payload: JSONValue, except owner: Int) {
+        let message = KioskMessage(header: MessageHeader(name: "Activation.StateChangedEvent", requestId: nil, type: .unsolicited), payload: payload)
+        for client in self.clients.withLock({ Array($0.values) }) where client.id != owner { client.send(message) }
     }
 
     static func refusal(name: String, requestId: Int?, status: String, _ description: String) -> KioskMessage {

@@ -69,6 +69,12 @@ struct Activate: AsyncParsableCommand {
     @Flag(help: "Confirm the details without asking.") var yes = false
     @Option(help: "Screen language: zh-Hans or en.") var language = "zh-Hans"
     @Option(help: "Seconds before the command cancels itself (0 = never).") var timeout = 300
+    @Flag(help: "Print every protocol message of the activation as a JSON line instead of the screen.") var json = false
+
+    /// A line of the human screen (nothing with --json).
+    private func say(_ text: String) {
+        if !self.json { emitLine(text) }
+    }
 
     func run() async throws {
         let client = try SocketClient(path: self.socket)
@@ -78,40 +84,41 @@ struct Activate: AsyncParsableCommand {
         func text(_ message: JSONValue?) -> String { message?[english ? "en" : "zhHans"]?.string ?? "" }
         var done: Set<String> = []
         for await message in client.messages where message.header.requestId == id || message.header.type == .unsolicited {
+            if self.json { emitLine(String(decoding: KioskProtocol.encode(message).dropLast(), as: UTF8.self)) }
             switch (message.header.type, message.header.name) {
             case (.acknowledge, _):
                 if let status = message.header.status {
-                    print("refused: \(status): \(message.payload["errorDescription"]?.string ?? "")")
+                    self.say("refused: \(status): \(message.payload["errorDescription"]?.string ?? "")")
                     throw ExitCode.failure
                 }
             case (.event, "Activation.StageEvent"):
                 let stage = message.payload["stage"]?.string ?? ""
-                print("[\(stage)] \(text(message.payload["message"]))")
+                self.say("[\(stage)] \(text(message.payload["message"]))")
                 // The customer acts once per stage (the flow may come back to "waiting" while the second card is read).
                 if stage == "confirmingPIN" || done.insert(stage).inserted { try await self.customer(stage: stage) }
             case (.event, "Activation.DetailsEvent"):
                 let p = message.payload
-                print("  姓名 name: \(p["name"]?.string ?? "")  身份证 ID: \(p["idNumber"]?.string ?? "")  社保卡 card: \(p["cardNumber"]?.string ?? "")  银行卡 bank card: \(p["bankCardNumber"]?.string ?? "")")
+                self.say("  姓名 name: \(p["name"]?.string ?? "")  身份证 ID: \(p["idNumber"]?.string ?? "")  社保卡 card: \(p["cardNumber"]?.string ?? "")  银行卡 bank card: \(p["bankCardNumber"]?.string ?? "")")
                 if self.yes || self.simulateCustomer != nil {
-                    print("  → confirmed")
+                    self.say("  → confirmed")
                     client.send("Activation.Confirm")
                 } else {
-                    print("  confirm? [y/N] ", terminator: "")
+                    FileHandle.standardError.write(Data("  confirm? [y/N] ".utf8))
                     let answer = readLine() ?? ""
                     client.send(answer.lowercased().hasPrefix("y") ? "Activation.Confirm" : "Activation.Reject")
                 }
             case (.event, "Activation.PINProgressEvent"):
                 let digits = message.payload["digits"]?.int ?? 0
-                print("  PIN " + String(repeating: "●", count: digits) + String(repeating: "○", count: max(0, 6 - digits)))
+                self.say("  PIN " + String(repeating: "●", count: digits) + String(repeating: "○", count: max(0, 6 - digits)))
             case (.event, "Activation.TimeoutWarningEvent"):
-                print("  \(message.payload["seconds"]?.int ?? 0) s left")
+                self.say("  \(message.payload["seconds"]?.int ?? 0) s left")
             case (.event, "Activation.NoticeEvent"):
-                print("  ! \(text(message.payload["message"]))")
+                self.say("  ! \(text(message.payload["message"]))")
             case (.event, "Activation.ResultEvent"):
-                print("  = \(text(message.payload["message"])) (\(message.payload["state"]?.string ?? ""))")
+                self.say("  = \(text(message.payload["message"])) (\(message.payload["state"]?.string ?? ""))")
             case (.completion, "Activation.Start"):
                 let end = message.payload["end"]?.string ?? "?"
-                print("[end] \(text(message.payload["message"])) (\(message.header.completionCode?.rawValue ?? "?"), \(end))")
+                self.say("[end] \(text(message.payload["message"])) (\(message.header.completionCode?.rawValue ?? "?"), \(end))")
                 if message.header.completionCode != .success { throw ExitCode(3) }
                 return
             default:
@@ -131,11 +138,11 @@ struct Activate: AsyncParsableCommand {
         switch stage {
         case "waitingForCards":
             try await Task.sleep(for: .milliseconds(500))
-            print("  (customer places the ID card and inserts the social security card)")
+            self.say("  (customer places the ID card and inserts the social security card)")
             try sim("id place demo")
             try sim("card insert \(self.card)")
         case "enteringPIN", "confirmingPIN":
-            print("  (customer types the PIN on the PIN pad)")
+            self.say("  (customer types the PIN on the PIN pad)")
             var attempts = 0
             while true {
                 try await Task.sleep(for: .milliseconds(200))
@@ -145,7 +152,7 @@ struct Activate: AsyncParsableCommand {
             }
         case "takeCards":
             try await Task.sleep(for: .milliseconds(500))
-            print("  (customer takes the cards)")
+            self.say("  (customer takes the cards)")
             try sim("card remove")
             try sim("id remove")
         default:

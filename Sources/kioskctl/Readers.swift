@@ -2,19 +2,35 @@ import APDU
 import ArgumentParser
 import CardCore
 import Foundation
+import KioskProtocol
 import PCSC
 
-/// `kioskctl readers`: every PC/SC reader with its state and the card's ATR.
+/// `kioskctl readers`: every reader with its state and the card's ATR, as kioskd sees them (`Readers.List`
+/// over the kiosk socket), or straight from pcscd with `--pcsc`.
 struct Readers: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List PC/SC readers, their state and the card's ATR.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the readers, their state and the card's ATR (from kioskd; --pcsc asks pcscd directly).")
 
-    @Flag(help: "Print a JSON array of {name, cardPresent, atr, cardMute, exclusive}.")
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Flag(help: "Ask pcscd directly instead of kioskd (when kioskd is not running).") var pcsc = false
+    @Flag(help: "Print a JSON array of {name, cardPresent, atr, cardMute, exclusive[, role]}.")
     var json = false
 
     func run() async throws {
-        let readers = try await withPCSCSystem { try await $0.readers() }
+        let readers: [ReaderJSON]
+        if self.pcsc {
+            readers = try await withPCSCSystem { try await $0.readers() }.map(ReaderJSON.init)
+        } else {
+            let client = try SocketClient(path: self.socket)
+            defer { client.close() }
+            let answer = try await client.call("Readers.List")
+            guard answer.header.completionCode == .success else {
+                throw SocketClientError("Readers.List: \(answer.header.completionCode?.rawValue ?? answer.header.status ?? "?"): \(answer.header.errorDescription ?? "")")
+            }
+            readers = (answer.payload["readers"]?.array ?? []).map(ReaderJSON.init)
+        }
         if self.json {
-            print(try JSONOutput.encode(readers.map(ReaderJSON.init)))
+            print(try JSONOutput.encode(readers))
             return
         }
         if readers.isEmpty {
@@ -28,12 +44,12 @@ struct Readers: AsyncParsableCommand {
             if reader.cardMute {
                 state = "card (mute: no answer to reset)"
             } else if reader.cardPresent {
-                state = "card  ATR \(reader.atr.map { Hex.encode($0, separator: " ") } ?? "?")"
-                    + (reader.inUseExclusively ? "  (in exclusive use)" : "")
+                state = "card  ATR \(reader.atr.map { Hex.encode((try? Hex.decode($0)) ?? [], separator: " ") } ?? "?")" + (reader.exclusive ? "  (in exclusive use)" : "")
             } else {
                 state = "empty"
             }
-            print("\(name)  \(state)")
+            let role = reader.role.map { ["socialSecurityCard": "  [social security card]", "psam": "  [PSAM]"][$0] ?? "" } ?? ""
+            print("\(name)  \(state)\(role)")
         }
     }
 }
@@ -44,6 +60,8 @@ struct ReaderJSON: Encodable {
     let atr: String?
     let cardMute: Bool
     let exclusive: Bool
+    /// What kioskd uses the reader for (only from kioskd).
+    let role: String?
 
     init(_ info: ReaderInfo) {
         self.name = info.name
@@ -51,6 +69,17 @@ struct ReaderJSON: Encodable {
         self.atr = info.atr.map { Hex.encode($0) }
         self.cardMute = info.cardMute
         self.exclusive = info.inUseExclusively
+        self.role = nil
+    }
+
+    /// A reader of `Readers.List`.
+    init(_ value: JSONValue) {
+        self.name = value["name"]?.string ?? "?"
+        self.cardPresent = value["cardPresent"]?.bool ?? false
+        self.atr = value["atr"]?.string
+        self.cardMute = value["cardMute"]?.bool ?? false
+        self.exclusive = value["exclusive"]?.bool ?? false
+        self.role = value["role"]?.string
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -60,9 +89,10 @@ struct ReaderJSON: Encodable {
         try container.encode(self.atr, forKey: .atr)  // null when absent, not omitted
         try container.encode(self.cardMute, forKey: .cardMute)
         try container.encode(self.exclusive, forKey: .exclusive)
+        try container.encodeIfPresent(self.role, forKey: .role)
     }
 
-    enum CodingKeys: String, CodingKey { case name, cardPresent, atr, cardMute, exclusive }
+    enum CodingKeys: String, CodingKey { case name, cardPresent, atr, cardMute, exclusive, role }
 }
 
 enum JSONOutput {

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import KioskProtocol
+import UnixSocket
 
 /// A client of the kiosk socket: sends commands, and hands every message the daemon sends to an
 /// `AsyncStream`, read on a thread of its own.
@@ -32,29 +33,18 @@ final class SocketClient: @unchecked Sendable {
     }
 
     static func connect(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        do {
+            return try UnixSocket.connect(path)
+        } catch {
+            throw SocketClientError("cannot connect to the kiosk socket \(path): \(error.reason) (is kioskd running? --socket or $KIOSK_SOCKET)")
         }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            Glibc.close(fd)
-            throw SocketClientError("cannot connect to the kiosk socket \(path): \(reason) (is kioskd running? --socket or $KIOSK_SOCKET)")
-        }
-        return fd
     }
 
     /// Sends a command; returns its requestId.
     @discardableResult
     func send(_ name: String, payload: JSONValue = .object([:]), timeout: Int? = nil) -> Int {
         self.nextRequest += 1
-        let bytes = KioskProtocol.encode(KioskMessage(header: MessageHeader(name: name, requestId: self.nextRequest, type: .command, timeout: timeout), payload: payload))
-        _ = bytes.withUnsafeBytes { write(self.fd, $0.baseAddress, $0.count) }
+        UnixSocket.writeAll(self.fd, KioskProtocol.encode(KioskMessage(header: MessageHeader(name: name, requestId: self.nextRequest, type: .command, timeout: timeout), payload: payload)))
         return self.nextRequest
     }
 
@@ -77,12 +67,5 @@ struct SocketClientError: Error, CustomStringConvertible {
 
 /// Sends one line to the simulated devices' control socket (kioskd --mock --sim-control) and returns its answer.
 func simulatorCommand(_ path: String, _ line: String) throws -> String {
-    let fd = try SocketClient.connect(path)
-    defer { Glibc.close(fd) }
-    let bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    var answer: [UInt8] = []
-    var byte: UInt8 = 0
-    while read(fd, &byte, 1) == 1 && byte != 0x0A { answer.append(byte) }
-    return String(decoding: answer, as: UTF8.self)
+    do { return try UnixSocket.request(path, line: line) } catch { throw SocketClientError("simulator control socket: \(error)") }
 }

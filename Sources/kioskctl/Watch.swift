@@ -2,13 +2,18 @@ import APDU
 import ArgumentParser
 import CardCore
 import Foundation
+import KioskProtocol
 import PCSC
 
-/// `kioskctl watch`: reader and card events as they happen, until Ctrl-C.
+/// `kioskctl watch`: what happens at the kiosk as it happens, until Ctrl-C: kioskd's unsolicited events
+/// (readers, cards, the reader service, activation stages) over the kiosk socket, or pcscd's reader events
+/// directly with `--pcsc`.
 struct Watch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print reader and card events as they happen, until Ctrl-C.")
+    static let configuration = CommandConfiguration(abstract: "Print reader, card and activation events as they happen, until Ctrl-C.")
 
-    @Flag(help: "One JSON object per line: {time, event, reader, atr, reason}.")
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Flag(help: "Watch pcscd directly instead of kioskd.") var pcsc = false
+    @Flag(help: "One JSON object per line (kioskd: the protocol messages as sent; --pcsc: {time, event, reader, atr, reason}).")
     var json = false
 
     struct Line: Encodable {
@@ -22,6 +27,7 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard self.pcsc else { return try await self.watchDaemon(formatter) }
         if !self.json { emitLine("watching PC/SC readers (Ctrl-C to stop)") }
         for await event in PCSCSystem().events() {
             let time = formatter.string(from: Date())
@@ -30,6 +36,48 @@ struct Watch: AsyncParsableCommand {
             } else {
                 emitLine("\(time)  \(event)")
             }
+        }
+    }
+
+    /// Prints kioskd's unsolicited events; a `Common.Status` a minute keeps the connection from idling out.
+    private func watchDaemon(_ formatter: ISO8601DateFormatter) async throws {
+        let client = try SocketClient(path: self.socket)
+        defer { client.close() }
+        let first = client.send("Common.Status")
+        let keepAlive = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(60))
+                client.send("Common.Status")
+            }
+        }
+        defer { keepAlive.cancel() }
+        for await message in client.messages {
+            let time = formatter.string(from: Date())
+            if message.header.requestId == first && message.header.type == .completion && !self.json {
+                emitLine("watching kioskd at \(self.socket) (Ctrl-C to stop)")
+                emitLine("\(time)  status  \(render(message.payload))")
+            }
+            guard message.header.type == .unsolicited else { continue }
+            if self.json {
+                emitLine(String(decoding: KioskProtocol.encode(message).dropLast(), as: UTF8.self))
+            } else {
+                emitLine("\(time)  \(Self.describe(message))")
+            }
+        }
+        throw SocketClientError("kioskd closed the connection")
+    }
+
+    /// One readable line for an unsolicited message.
+    static func describe(_ message: KioskMessage) -> String {
+        let p = message.payload
+        switch message.header.name {
+        case "Common.StatusChangedEvent":
+            return [p["event"]?.string, p["reader"]?.string.map { "reader \"\($0)\"" }].compactMap { $0 }.joined(separator: "  ")
+        case "Activation.StateChangedEvent":
+            let stage = p["stage"]?.string ?? "?"
+            return stage == "ended" ? "activation ended: \(p["end"]?.string ?? "?")" : "activation: \(stage)"
+        default:
+            return "\(message.header.name)  \(render(p))"
         }
     }
 

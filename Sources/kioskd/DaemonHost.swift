@@ -1,3 +1,4 @@
+import APDU
 import Activation
 import BankGateway
 import CardCore
@@ -62,7 +63,14 @@ final class DaemonHost: KioskHost {
     }
 
     func readers() async throws -> JSONValue {
-        .array(try await self.system.readers().map { ["name": .string($0.name), "cardPresent": .bool($0.cardPresent)] })
+        .array(
+            try await self.system.readers().map { reader in
+                [
+                    "name": .string(reader.name), "cardPresent": .bool(reader.cardPresent), "atr": reader.atr.map { .string(Hex.encode($0)) } ?? .null,
+                    "cardMute": .bool(reader.cardMute), "exclusive": .bool(reader.inUseExclusively),
+                    "role": .string(reader.name == self.cardReader ? "socialSecurityCard" : reader.name == self.psamReader ? "psam" : "other"),
+                ]
+            })
     }
 
     func startActivation(language: String) async -> ActivationFlow? {

@@ -5,6 +5,7 @@ import Glibc
 import IDModuleSimulator
 import Identity
 import Logging
+import UnixSocket
 import VirtualCards
 
 /// In `--mock` mode, the simulated devices are driven from outside the daemon through this control socket
@@ -36,17 +37,8 @@ final class SimulatorControl: @unchecked Sendable {
 
     /// Binds the socket (mode 0600) and serves on its own thread.
     func start() throws {
-        unlink(self.path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in self.path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, listen(fd, 8) == 0 else { throw DemoError("simulator control socket \(self.path): \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do { fd = try UnixSocket.bind(self.path) } catch { throw DemoError("simulator control socket: \(error)") }
         chmod(self.path, 0o600)
         self.listener = fd
         Thread.detachNewThread { self.acceptLoop() }
@@ -65,8 +57,7 @@ final class SimulatorControl: @unchecked Sendable {
                 while let newline = pending.firstIndex(of: 0x0A) {
                     let line = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)
-                    let answer = Array((self.run(line) + "\n").utf8)
-                    _ = answer.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                    UnixSocket.writeAll(client, Array((self.run(line) + "\n").utf8))
                 }
             }
             close(client)

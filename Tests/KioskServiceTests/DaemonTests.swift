@@ -4,6 +4,7 @@ import KioskProtocol
 import Synchronization
 import TestSupport
 import Testing
+import UnixSocket
 
 /// kioskd as systemd runs it (a notify socket the test creates, a watchdog interval), driven by kioskctl
 /// as a kiosk screen and an operator would.
@@ -20,16 +21,7 @@ import Testing
 
         init(path: String) {
             self.path = path
-            self.fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
-            }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(self.fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            precondition(bound == 0, "bind \(path): \(String(cString: strerror(errno)))")
+            self.fd = try! UnixSocket.bind(path, kind: .datagram)
             let fd = self.fd
             Thread.detachNewThread { [received] in
                 var buffer = [UInt8](repeating: 0, count: 4096)
@@ -130,16 +122,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/activated.sock"
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(bound == 0 && listen(listener, 16) == 0)
+        let listener = try UnixSocket.bind(path, backlog: 16)
         defer { close(listener) }
 
         // systemd sets LISTEN_PID to the service's own pid after fork: a shell that execs kioskd does the same.

@@ -9,6 +9,7 @@ import KioskProtocol
 import KioskService
 import Synchronization
 import TestSupport
+import UnixSocket
 
 /// A host with the in-process simulated bank, a fresh journal, the simulated PIN pad, and flows whose
 /// device inputs the test sends itself.
@@ -73,19 +74,7 @@ final class TestClient: @unchecked Sendable {
     let closed = Mutex(false)
 
     init(path: String) throws {
-        self.fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            close(self.fd)
-            throw CocoaError(.fileReadNoPermission)
-        }
+        self.fd = try UnixSocket.connect(path)
         let fd = self.fd
         Thread.detachNewThread { [self] in
             var splitter = LineSplitter(limit: 1 << 20)
@@ -116,12 +105,7 @@ final class TestClient: @unchecked Sendable {
     }
 
     func sendRaw(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(self.fd, $0.baseAddress, $0.count) }
-            if written <= 0 { return }
-            offset += written
-        }
+        UnixSocket.writeAll(self.fd, bytes)
     }
 
     func send(_ name: String, _ requestId: Int, payload: JSONValue = .object([:]), timeout: Int? = nil) {

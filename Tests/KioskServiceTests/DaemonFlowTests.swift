@@ -1,0 +1,381 @@
+import Foundation
+import Glibc
+import KioskProtocol
+import TestSupport
+import Testing
+import UnixSocket
+
+/// kioskd --mock as a process, driven over its socket as a kiosk screen would: every refusal, the bank's
+/// refusals that go back to PIN entry, cancel, card removal, a screen that disconnects, and protocol abuse
+/// with the daemon's memory measured.
+@Suite("kioskd over its socket: refusals, cancel, removal, disconnect, abuse", .timeLimit(.minutes(4)))
+struct DaemonFlowTests {
+    /// The demo cardholder's ID card with some fields changed.
+    static func idCard(_ changes: [String: String]) -> String {
+        var fields = [
+            "type": "residentIDCard", "name": "张三", "gender": "1", "birthDate": "1981-01-01", "address": "广东省深圳市南山区科技园路1号",
+            "idNumber": "440303198101011117", "issuer": "深圳市公安局南山分局", "validFrom": "2016-05-01", "validTo": "2036-05-01",
+        ]
+        fields.merge(changes) { $1 }
+        let body = fields.keys.sorted().map { "\"\($0)\": \"\(fields[$0]!)\"" }.joined(separator: ", ")
+        return "{\"summary\": \"test\", \"nation\": 1, \(body)}"
+    }
+
+    struct Refusal: CustomStringConvertible {
+        let description: String
+        let id: String  // "demo" or a file
+        let card: String  // a catalog name or a file
+        let key: String
+    }
+
+    @Test("every identity refusal ends the activation refused, with its message key, nothing journaled and nothing unmasked")
+    func everyRefusal() async throws {
+        let daemon = try await MockDaemon()
+        let fixtures = "\(fixturesDirectory)/"
+        let otherHolder = try daemon.write(
+            "other-holder.json",
+            #"{"summary": "bank account of someone else", "citizenId": "440303198101011117", "name": "张三", "birthDate": "1981-01-01", "bank": {"holderId": "11010819750612008X"}}"#)
+        let cases = [
+            Refusal(description: "different person", id: fixtures + "idcard/resident-x-longterm.json", card: "ssc-demo", key: "check.differentPerson"),
+            Refusal(description: "same number, other name", id: try daemon.write("name.json", Self.idCard(["name": "张四"])), card: "ssc-demo", key: "check.nameMismatch"),
+            Refusal(description: "ID card expired", id: try daemon.write("expired.json", Self.idCard(["validFrom": "2000-01-01", "validTo": "2020-01-01"])), card: "ssc-demo", key: "check.idCardExpired"),
+            Refusal(description: "not a resident ID card", id: fixtures + "idcard/foreign-2017.json", card: "ssc-demo", key: "check.unsupportedDocument"),
+            Refusal(description: "social security card expired", id: "demo", card: fixtures + "ssc/expired.json", key: "check.sscExpired"),
+            Refusal(description: "social security card locked", id: "demo", card: fixtures + "ssc/card-locked.json", key: "card.ssc.cardLocked"),
+            Refusal(description: "no bank application", id: "demo", card: fixtures + "ssc/no-bank.json", key: "check.noBankApplication"),
+            Refusal(description: "bank account of another holder", id: "demo", card: otherHolder, key: "check.bankHolderMismatch"),
+        ]
+        for (index, refusal) in cases.enumerated() {
+            let screen = try Screen.start(daemon, requestId: index + 1)
+            #expect(await screen.stage("waitingForCards"), "\(refusal)")
+            #expect(daemon.sim("id place \(refusal.id)") == "ok")
+            #expect(daemon.sim("card insert \(refusal.card)") == "ok")
+            let notice = await screen.event("Activation.NoticeEvent")
+            #expect(notice?.payload["message"]?["key"]?.string == refusal.key, "\(refusal): \(notice.map { "\($0.payload)" } ?? "no notice")")
+            #expect(notice?.payload["message"]?["zhHans"]?.string?.isEmpty == false && notice?.payload["message"]?["en"]?.string?.isEmpty == false)
+            #expect(await screen.stage("takeCards"), "\(refusal)")
+            daemon.sim("card remove")
+            daemon.sim("id remove")
+            let completion = await screen.completion()
+            #expect(completion?.header.completionCode == .commandErrorCode, "\(refusal)")
+            #expect(completion?.payload["end"]?.string == "refused" && completion?.payload["errorCode"]?.string == "refused", "\(refusal)")
+            for number in ["440303198101011117", "11010819750612008X", "6228230029000005274"] {
+                #expect(!screen.transcript.contains(number), "\(refusal): \(number) went to the screen unmasked")
+            }
+            screen.client.disconnect()
+        }
+        let operatorClient = try TestClient(path: daemon.socket)
+        operatorClient.send("Journal.Recent", 1)
+        let recent = await operatorClient.completion(1)
+        #expect(recent?.payload["activations"]?.array?.count == 0, "a refusal before the bank call journals no activation")
+        operatorClient.disconnect()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("the identity verifier's refusal, the customer's reject, differing PINs and the bank's weak-PIN refusal")
+    func verifierRejectAndPINRefusals() async throws {
+        let rejecting = try await MockDaemon(arguments: ["--identity-verifier", "simulated-reject"])
+        let refused = try Screen.start(rejecting)
+        #expect(await refused.stage("waitingForCards"))
+        rejecting.sim("id place demo")
+        rejecting.sim("card insert ssc-demo")
+        #expect(await refused.event("Activation.NoticeEvent")?.payload["message"]?["key"]?.string == "check.identityNotVerified")
+        rejecting.sim("card remove")
+        #expect(await refused.completion()?.payload["end"]?.string == "refused")
+        refused.client.disconnect()
+        #expect(await rejecting.stop() == 0)
+
+        let daemon = try await MockDaemon()
+        // The customer rejects the details shown: cancelled, nothing sent.
+        let rejected = try Screen.start(daemon)
+        #expect(await rejected.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await rejected.event("Activation.DetailsEvent") != nil)
+        rejected.send("Activation.Reject", 2)
+        #expect(await rejected.client.completion(2)?.header.completionCode == .success)
+        daemon.sim("card remove")
+        daemon.sim("id remove")
+        let end = await rejected.completion()
+        #expect(end?.header.completionCode == .canceled && end?.payload["end"]?.string == "cancelled", "\(end.map { "\($0)" } ?? "no completion")")
+        rejected.client.disconnect()
+
+        // PINs that differ, then a weak PIN the bank refuses: both go back to entry; then the activation succeeds.
+        let screen = try Screen.start(daemon, requestId: 5)
+        #expect(await screen.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await screen.event("Activation.DetailsEvent") != nil)
+        screen.send("Activation.Confirm", 6)
+        #expect(await daemon.typePIN("802461"))
+        #expect(await screen.stage("confirmingPIN"))
+        #expect(await daemon.typePIN("802462"))
+        let differ = await screen.event("Activation.NoticeEvent")
+        #expect(differ?.payload["message"]?["key"]?.string == "flow.pinMismatch", "\(differ.map { "\($0.payload)" } ?? "no notice")")
+        #expect(await daemon.typePIN("111111"))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await daemon.typePIN("111111"))
+        let weak = await screen.event("Activation.NoticeEvent") { $0["message"]?["key"]?.string != differ?.payload["message"]?["key"]?.string }
+        #expect(weak?.payload["message"]?["key"]?.string == "bank.declined.weakPIN", "\(weak.map { "\($0.payload)" } ?? "no weak-PIN notice")")
+        #expect(await daemon.typePIN("802461"))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await daemon.typePIN("802461"))
+        let result = await screen.event("Activation.ResultEvent")
+        #expect(result?.payload["state"]?.string == "approved")
+        daemon.sim("card remove")
+        #expect(await screen.completion()?.header.completionCode == .success)
+        #expect(!screen.transcript.contains("802461") && !screen.transcript.contains("111111"))
+        screen.client.disconnect()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("cancel and card removal before the bank call send nothing; a screen that disconnects mid-flow frees the kiosk for the next")
+    func cancelRemovalDisconnect() async throws {
+        let daemon = try await MockDaemon()
+        let watcher = try TestClient(path: daemon.socket)
+        watcher.send("Common.Status", 1)
+        _ = await watcher.completion(1)
+
+        // Cancel during PIN entry.
+        let cancelled = try Screen.start(daemon)
+        #expect(await cancelled.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await cancelled.event("Activation.DetailsEvent") != nil)
+        cancelled.send("Activation.Confirm", 2)
+        #expect(await cancelled.stage("enteringPIN"))
+        cancelled.client.send("Common.Cancel", 3, payload: ["requestIds": [1]])
+        #expect(await cancelled.client.completion(3)?.header.completionCode == .success)
+        #expect(await cancelled.stage("takeCards"))
+        daemon.sim("card remove")
+        daemon.sim("id remove")
+        let cancelEnd = await cancelled.completion()
+        #expect(cancelEnd?.header.completionCode == .canceled && cancelEnd?.payload["end"]?.string == "cancelled")
+        cancelled.client.disconnect()
+
+        // The card pulled out during PIN entry.
+        let removed = try Screen.start(daemon, requestId: 10)
+        #expect(await removed.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await removed.event("Activation.DetailsEvent") != nil)
+        removed.send("Activation.Confirm", 11)
+        #expect(await removed.stage("enteringPIN"))
+        #expect(daemon.sim("card remove") == "ok")
+        daemon.sim("id remove")
+        let removedEnd = await removed.completion()
+        #expect(removedEnd?.header.completionCode == .commandErrorCode && removedEnd?.payload["end"]?.string == "cardRemoved")
+        #expect(removedEnd?.payload["message"]?["key"]?.string == "flow.cardRemoved")
+        removed.client.disconnect()
+
+        // The screen goes away while the details are shown: the activation is cancelled, the kiosk is free.
+        let vanishing = try Screen.start(daemon, requestId: 20)
+        #expect(await vanishing.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await vanishing.event("Activation.DetailsEvent") != nil)
+        vanishing.client.disconnect()
+        daemon.sim("id remove")
+        #expect(
+            await watcher.wait { $0.header.name == "Activation.StateChangedEvent" && $0.payload["stage"]?.string == "ended" && $0.payload["end"]?.string == "cancelled" }
+                != nil, "the other connection hears the activation end")
+        daemon.sim("card remove")
+        var idle = false
+        for attempt in 100..<200 where !idle {
+            watcher.send("Common.Status", attempt)
+            idle = await watcher.completion(attempt)?.payload["activation"]?.string == "idle"
+            if !idle { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(idle)
+
+        // Nothing of the three reached the bank; the next customer activates.
+        watcher.send("Journal.Recent", 300)
+        #expect(await watcher.completion(300)?.payload["activations"]?.array?.count == 0)
+        let next = try Screen.start(daemon, requestId: 30)
+        #expect(await next.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await next.event("Activation.DetailsEvent") != nil)
+        next.send("Activation.Confirm", 31)
+        #expect(await daemon.typePIN("802461"))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await daemon.typePIN("802461"))
+        #expect(await next.event("Activation.ResultEvent")?.payload["state"]?.string == "approved")
+        daemon.sim("card remove")
+        daemon.sim("id remove")
+        #expect(await next.completion()?.header.completionCode == .success)
+        // The watcher saw the stages of the other connection's activation, without any personal data.
+        let stages = watcher.messages.filter { $0.header.name == "Activation.StateChangedEvent" }
+        #expect(stages.contains { $0.payload["stage"]?.string == "processing" })
+        #expect(
+            stages.allSatisfy {
+                guard case .object(let payload) = $0.payload else { return false }
+                return Set(payload.keys).isSubset(of: ["stage", "end"])
+            })
+        try await checkAgainstSchemas(watcher.messages + next.client.messages)
+        next.client.disconnect()
+        watcher.disconnect()
+        #expect(await daemon.stop() == 0)
+    }
+
+    /// One round of abuse: oversized, deep, invalid UTF-8, garbage, unknown name and version, a flood, a
+    /// 1-byte dribbler and 1,000 connection attempts. Returns the abusive clients (still open).
+    static func abuse(_ daemon: MockDaemon) async throws -> [TestClient] {
+        let rude = try TestClient(path: daemon.socket)
+        rude.sendRaw(Array(repeating: UInt8(ascii: "a"), count: 70_000) + [0x0A])
+        rude.sendRaw(Array(("{\"header\":{\"name\":\"Common.Status\",\"requestId\":1,\"type\":\"command\",\"version\":\"1.0\"},\"payload\":" + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "}\n").utf8))
+        rude.sendRaw([0xFF, 0xFE, 0xC3, 0x28, 0x0A])
+        rude.sendRaw(Array("}{ not json at all\n\u{0}\u{1}\n".utf8))
+        rude.send("Common.Nonsense", 2)
+        rude.sendRaw(Array(#"{"header":{"name":"Common.Status","requestId":3,"type":"command","version":"9.9"},"payload":{}}"#.utf8) + [0x0A])
+        let flood = try TestClient(path: daemon.socket)
+        for id in 1...200 { flood.send("Common.Status", id) }
+        let slow = try TestClient(path: daemon.socket)
+        let dribble = Task {
+            for byte in Array(#"{"header":{"name":"Common.Status""#.utf8).prefix(20) {
+                slow.sendRaw([byte])
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let socket = daemon.socket
+        let opened = try await onOwnThread { () -> Int in
+            var opened = 0
+            for _ in 0..<1000 {
+                if let fd = try? UnixSocket.connect(socket) {
+                    opened += 1
+                    close(fd)
+                }
+            }
+            return opened
+        }
+        #expect(opened > 0)
+        #expect(await rude.wait { $0.header.status != nil && $0.payload["errorDescription"]?.string?.contains("longer than") == true } != nil)
+        #expect(await rude.wait { $0.header.requestId == 3 && $0.header.status != nil } != nil, "the unknown version is refused with a typed status")
+        #expect(await flood.wait { $0.header.status == "tooManyRequests" } != nil)
+        await dribble.value
+        return [rude, flood, slow]
+    }
+
+    @Test("protocol abuse against kioskd: a legitimate screen is served throughout, a stranger's uid is refused, connections and memory return to baseline")
+    func abuseAndMemory() async throws {
+        let root = getuid() == 0
+        // As root the socket belongs to group nogroup (65534), so a stranger (uid 65534) can open it and is
+        // turned away by SO_PEERCRED alone.
+        let daemon = try await MockDaemon(arguments: ["--allow-uid", "\(getuid())"] + (root ? ["--socket-group", "65534"] : []))
+        let legit = try TestClient(path: daemon.socket)
+        // Warm up: one whole activation and the code paths of the abuse, then the baseline.
+        let warm = try Screen.start(daemon, requestId: 1_000_000)
+        #expect(await warm.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await warm.event("Activation.DetailsEvent") != nil)
+        warm.send("Activation.Confirm", 1_000_001)
+        #expect(await daemon.typePIN("802461"))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await daemon.typePIN("802461"))
+        #expect(await warm.event("Activation.ResultEvent")?.payload["state"]?.string == "approved")
+        daemon.sim("card remove")
+        daemon.sim("id remove")
+        #expect(await warm.completion()?.header.completionCode == .success)
+        warm.client.disconnect()
+        for client in try await Self.abuse(daemon) { client.disconnect() }
+        try await Task.sleep(for: .seconds(1))
+        let baseline = daemon.residentKiB
+
+        // The legitimate screen asks for status every 100 ms throughout.
+        let served = Task { () -> (asked: Int, answered: Int, slowest: Duration) in
+            var asked = 0
+            var answered = 0
+            var slowest = Duration.zero
+            let clock = ContinuousClock()
+            while !Task.isCancelled {
+                asked += 1
+                let start = clock.now
+                legit.send("Common.Status", asked)
+                if await legit.completion(asked, timeout: .seconds(5)) != nil { answered += 1 }
+                slowest = max(slowest, clock.now - start)
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return (asked, answered, slowest)
+        }
+        if root {
+            let stranger = try await runProcess(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                 "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"header\":{\"name\":\"Common.Status\",\"requestId\":1,\"type\":\"command\",\"version\":\"1.0\"},\"payload\":{}}\\n')\ns.settimeout(5)\nprint('got', len(s.recv(65536)))",
+                 daemon.socket])
+            #expect(stranger.status == 0 && stranger.output.contains("got 0"), "connected as uid 65534: \(stranger.output) \(stranger.error)")
+        }
+        var rounds: [Int] = []
+        for _ in 0..<3 {
+            for client in try await Self.abuse(daemon) { client.disconnect() }
+            try await Task.sleep(for: .milliseconds(500))
+            rounds.append(daemon.residentKiB)
+        }
+        served.cancel()
+        let service = await served.value
+        // Connections return to the legitimate one.
+        var connections = -1
+        for attempt in 1...100 where connections != 1 {
+            legit.send("Common.Status", 10_000 + attempt)
+            connections = await legit.completion(10_000 + attempt)?.payload["connections"]?.int ?? -1
+            if connections != 1 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try await Task.sleep(for: .seconds(1))
+        let after = daemon.residentKiB
+        print("kioskd under abuse: RSS baseline \(baseline) KiB, after rounds \(rounds) KiB, settled \(after) KiB; status \(service.answered)/\(service.asked) answered, slowest \(service.slowest)")
+        #expect(service.answered == service.asked && service.asked > 10)
+        #expect(service.slowest < .seconds(2))
+        #expect(connections == 1)
+        #expect(baseline > 0 && after > 0)
+        // Memory returns to its baseline: no more than 4 MiB above it after three rounds, and no growth from
+        // the first round to the last (a leak of each round's connections would show here).
+        #expect(after - baseline <= 4096, "RSS grew from \(baseline) KiB to \(after) KiB")
+        #expect(rounds[2] - rounds[0] <= 2048, "RSS grew by round: \(rounds)")
+        legit.send("Common.Status", 99_999)
+        #expect(await legit.completion(99_999)?.header.completionCode == .success)
+        legit.disconnect()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("kioskctl readers and watch speak the protocol: roles and ATRs from kioskd; card, reader and activation events as they happen")
+    func kioskctlReadersAndWatch() async throws {
+        let daemon = try await MockDaemon()
+        let readers = try await runProduct("kioskctl", ["readers", "--socket", daemon.socket])
+        #expect(readers.status == 0, "\(readers.error)")
+        #expect(readers.output.contains("Mock Reader 00 00  empty  [social security card]"), "\(readers.output)")
+        #expect(readers.output.contains("[PSAM]") && readers.output.contains("ATR 3B"))
+        let json = try await runProduct("kioskctl", ["readers", "--socket", daemon.socket, "--json"])
+        let list = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]]
+        #expect(list?.count == 2 && list?.first?["role"] as? String == "socialSecurityCard" && list?.first?["cardPresent"] as? Bool == false)
+
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: productPath("kioskctl"))
+        watch.arguments = ["watch", "--socket", daemon.socket]
+        let output = Pipe()
+        watch.standardOutput = output
+        try watch.run()
+        let jsonWatch = Process()
+        jsonWatch.executableURL = URL(fileURLWithPath: productPath("kioskctl"))
+        jsonWatch.arguments = ["watch", "--socket", daemon.socket, "--json"]
+        let jsonOutput = Pipe()
+        jsonWatch.standardOutput = jsonOutput
+        try jsonWatch.run()
+        try await Task.sleep(for: .milliseconds(500))
+        let activation = try await runProduct("kioskctl", ["activate", "--socket", daemon.socket, "--simulate-customer", daemon.control, "--card", "ssc-demo"])
+        #expect(activation.status == 0, "\(activation.output) \(activation.error)")
+        try await Task.sleep(for: .milliseconds(500))
+        watch.terminate()
+        jsonWatch.terminate()
+        let text = try await onOwnThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        let lines = try await onOwnThread { String(decoding: jsonOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        #expect(text.contains("watching kioskd"))
+        #expect(text.contains("mediaPresent  reader \"Mock Reader 00 00\""), "\(text)")
+        #expect(text.contains("activation: processing") && text.contains("activation ended: completed"), "\(text)")
+        #expect(!text.contains("440303198101011117") && !text.contains("6228230029000005274"))
+        let messages = lines.split(separator: "\n").compactMap { try? KioskProtocol.decode(Array($0.utf8)) }
+        #expect(messages.count >= 8 && messages.allSatisfy { $0.header.type == .unsolicited }, "\(lines)")
+        try await checkAgainstSchemas(messages)
+        #expect(await daemon.stop() == 0)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Glibc
+import KioskProtocol
+import TestSupport
+import UnixSocket
+
+/// `kioskd --mock` as its own process (the mock reader, the ID-module pty, the simulated PIN pad and bank),
+/// with its kiosk socket, simulator control socket and journal in a directory of its own.
+final class MockDaemon: @unchecked Sendable {
+    let directory: String
+    let process = Process()
+    var socket: String { self.directory + "/kiosk.sock" }
+    var control: String { self.directory + "/sim.sock" }
+
+    init(arguments: [String] = []) async throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("kdm-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        chmod(self.directory, 0o755)
+        self.process.executableURL = URL(fileURLWithPath: productPath("kioskd"))
+        self.process.arguments = ["--mock", "--sim-control", self.control, "--socket", self.socket, "--journal", self.directory + "/journal.sqlite"] + arguments
+        self.process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try self.process.run()
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(20))
+        while clock.now < deadline {
+            if let probe = try? TestClient(path: self.socket) {
+                probe.send("Common.Status", 1)
+                let answered = await probe.completion(1, timeout: .seconds(5)) != nil
+                probe.disconnect()
+                if answered && FileManager.default.fileExists(atPath: self.control) { return }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "kioskd did not serve \(self.socket) within 20 s"])
+    }
+
+    /// One line to the simulated devices; returns the answer (`ok` or `error …`).
+    @discardableResult
+    func sim(_ line: String) -> String {
+        (try? UnixSocket.request(self.control, line: line)) ?? "error: no control socket"
+    }
+
+    /// Types `pin` once the PIN pad waits for it (it answers `error` until then).
+    func typePIN(_ pin: String, timeout: Duration = .seconds(10)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if self.sim("pin \(pin)") == "ok" { return true }
+            try? await Task.sleep(for: .milliseconds(30))
+        }
+        return false
+    }
+
+    /// Resident memory in KiB (`VmRSS` of /proc/PID/status).
+    var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// SIGTERM, then waits up to 10 s; SIGKILL if it did not stop. Returns the exit status (nil when killed).
+    @discardableResult
+    func stop() async -> Int32? {
+        defer { try? FileManager.default.removeItem(atPath: self.directory) }
+        guard self.process.isRunning else { return self.process.terminationStatus }
+        kill(self.process.processIdentifier, SIGTERM)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(10))
+        while self.process.isRunning && clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+            return nil
+        }
+        return self.process.terminationStatus
+    }
+
+    /// A file in the daemon's directory (a card or ID fixture written by the test).
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = self.directory + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// A kiosk screen on a ``TestClient``: starts an activation and waits for what the daemon tells it.
+struct Screen {
+    let client: TestClient
+    let requestId: Int
+
+    static func start(_ daemon: MockDaemon, requestId: Int = 1) throws -> Screen {
+        let client = try TestClient(path: daemon.socket)
+        client.send("Activation.Start", requestId, payload: ["language": "zh-Hans"])
+        return Screen(client: client, requestId: requestId)
+    }
+
+    func event(_ name: String, timeout: Duration = .seconds(15), where predicate: @escaping (JSONValue) -> Bool = { _ in true }) async -> KioskMessage? {
+        await self.client.wait(timeout: timeout) { $0.header.requestId == self.requestId && $0.header.name == name && predicate($0.payload) }
+    }
+
+    func stage(_ stage: String, timeout: Duration = .seconds(15)) async -> Bool {
+        await self.event("Activation.StageEvent", timeout: timeout) { $0["stage"]?.string == stage } != nil
+    }
+
+    func completion(timeout: Duration = .seconds(20)) async -> KioskMessage? { await self.client.completion(self.requestId, timeout: timeout) }
+
+    func send(_ name: String, _ requestId: Int) { self.client.send(name, requestId) }
+
+    /// Every line the daemon sent, for checks that no personal data went out unmasked.
+    var transcript: String { self.client.messages.map { String(decoding: KioskProtocol.encode($0), as: UTF8.self) }.joined() }
+}
