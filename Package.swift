@@ -256,8 +256,8 @@ let package = Package(
         .testTarget(
             name: "KioskServiceTests",
             dependencies: [
-                "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Journal", "KioskProtocol",
-                "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
+                "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator",
+                "Journal", "KioskProtocol", "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),

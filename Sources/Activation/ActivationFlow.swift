@@ -308,6 +308,13 @@ public actor ActivationFlow {
         self.endWaiters.removeAll()
     }
 
+    /// True while the request is with the bank: the flow cannot be cancelled, and its answer is still to
+    /// be journaled (a shutdown waits for it).
+    public var isWithBank: Bool {
+        if case .processing = self.state { return true }
+        return false
+    }
+
     /// Returns once the flow has ended (the cards are back or the take-cards stage expired).
     public func ended() async -> FlowEnd {
         if case .ended = self.state, let end = self.end { return end }

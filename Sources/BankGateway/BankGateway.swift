@@ -19,6 +19,14 @@ public protocol BankGateway: Sendable {
     func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome
     /// Undoes the activation with `key` if it was applied.
     func reverse(_ key: IdempotencyKey, reason: ReversalReason) async -> ReversalOutcome
+    /// Releases connections and threads; the gateway is not used afterwards. The daemon calls it once,
+    /// as it stops.
+    func shutdown() async
+}
+
+extension BankGateway {
+    /// Nothing to release.
+    public func shutdown() async {}
 }
 
 /// The answer to ``BankGateway/prepare()``.

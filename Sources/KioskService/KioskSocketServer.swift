@@ -101,9 +101,21 @@ public final class KioskSocketServer: Sendable {
     /// Closes the listening socket and every client connection; `run` returns once they are done. (Let
     /// `run` end this way rather than by cancelling it: connections accepted but not yet taken from the
     /// listener's stream would be dropped unfinished, which NIO traps on.)
-    public func stop() async {
+    ///
+    /// A running activation is cancelled first. One whose request is already with the bank cannot be: the
+    /// server waits up to `drain` for the bank's answer, so it is journaled and shown before the screen's
+    /// connection closes (past `drain`, the journaled intent is settled by the next start's resolver).
+    public func stop(drain: Duration = .seconds(30)) async {
         let channel = self.bound.withLock { $0 }
         try? await channel?.close()
+        if let activation = self.running.withLock({ $0 }) {
+            await activation.flow.send(.cancel)
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: drain)
+            while await activation.flow.isWithBank, clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            // Let the result reach the screen's outbox before its connection closes.
+            try? await Task.sleep(for: .milliseconds(100))
+        }
         for client in self.clients.withLock({ Array($0.values) }) { try? await client.channel.close() }
     }
 

@@ -168,9 +168,12 @@ struct Kioskd: AsyncParsableCommand {
         if let interval = notifier.watchdogInterval { services.append(.init(service: WatchdogService(notifier: notifier, interval: interval))) }
         logger.info("kioskd starting", metadata: ["readers": "\(self.mock ? "mock" : "pcsc")", "socket": "\(socketPath)", "journal": "\(journalPath)", "bank": "\(profile.name) (\(profile.kind))"])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        var failure: (any Error)?
+        do { try await group.run() } catch { failure = error }
         notifier.notify("STOPPING=1")
+        await gateway.shutdown()
         logger.info("kioskd stopped")
+        if let failure { throw failure }
     }
 
     private func runDemo(logger: Logger) async throws {
@@ -206,7 +209,22 @@ struct SocketService: Service {
                 self.logger.notice("ready", metadata: ["socket": "\(self.server.path)"])
             })
         } onGracefulShutdown: {
-            Task { await self.server.stop() }
+            // A request already with the bank gets its answer journaled and shown before the socket closes
+            // (bounded by the bank's response timeout; systemd's TimeoutStopSec=60s is above it).
+            let drain = min(self.executor.gateway.profile.timeouts.response + .seconds(5), .seconds(50))
+            self.notifier.notify("STATUS=stopping: finishing the activation with the bank, if any")
+            let notifier = self.notifier
+            Task {
+                // The watchdog service has stopped; keep systemd's watchdog fed while draining.
+                let pinger = Task {
+                    while let interval = notifier.watchdogInterval, !Task.isCancelled {
+                        notifier.notify("WATCHDOG=1")
+                        try await Task.sleep(for: interval)
+                    }
+                }
+                await self.server.stop(drain: drain)
+                pinger.cancel()
+            }
         }
     }
 }

@@ -1,3 +1,6 @@
+import BankHTTP
+import BankSimulator
+import BankSimulatorServer
 import Foundation
 import Glibc
 import KioskProtocol
@@ -377,5 +380,65 @@ struct DaemonFlowTests {
         #expect(messages.count >= 8 && messages.allSatisfy { $0.header.type == .unsolicited }, "\(lines)")
         try await checkAgainstSchemas(messages)
         #expect(await daemon.stop() == 0)
+    }
+
+    @Test("SIGTERM while the request is with the bank: kioskd waits for the answer, journals and shows it, then exits 0; the journal stays consistent")
+    func sigtermDuringTheBankCall() async throws {
+        let keys = "\(fixturesDirectory)/bank/keys/"
+        var fixture = SimulatedBank.Fixture()
+        fixture.processingMilliseconds = 2500
+        let bank = SimulatedBank(fixture: fixture)
+        let server = SimulatedBankServer(
+            bank: bank,
+            configuration: .init(
+                signer: try RSASigner(pem: String(contentsOfFile: keys + "bank.key", encoding: .utf8)),
+                terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
+        let port = try await server.start()
+        let profilePath = FileManager.default.temporaryDirectory.appendingPathComponent("bank-\(UUID().uuidString.prefix(8)).json").path
+        try """
+            {"name": "Simulated bank (HTTP)", "kind": "http-json", "bankCode": "SIM", "terminalID": "KIOSK001",
+             "endpoint": "http://127.0.0.1:\(port)", "timeouts": {"connectMilliseconds": 2000, "responseMilliseconds": 10000},
+             "resultCodes": {"00": "approved", "25": "notFound", "96": "unavailable"},
+             "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1"}}
+            """.write(toFile: profilePath, atomically: true, encoding: .utf8)
+        defer { unlink(profilePath) }
+
+        let daemon = try await MockDaemon(arguments: ["--bank-profile", profilePath])
+        let screen = try Screen.start(daemon)
+        #expect(await screen.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await screen.event("Activation.DetailsEvent") != nil)
+        screen.send("Activation.Confirm", 2)
+        #expect(await daemon.typePIN("802461"))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await daemon.typePIN("802461"))
+        #expect(await screen.stage("processing"))
+        try await Task.sleep(for: .milliseconds(300))
+        kill(daemon.process.processIdentifier, SIGTERM)
+        // The answer comes ~2.2 s later; the screen still sees it before its connection closes.
+        let result = await screen.event("Activation.ResultEvent", timeout: .seconds(15))
+        #expect(result?.payload["state"]?.string == "approved", "\(screen.client.messages.map(\.header.name))")
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(15))
+        while daemon.process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!daemon.process.isRunning && daemon.process.terminationStatus == 0)
+        screen.client.disconnect()
+
+        // Started again on the same journal: the activation is approved, once, and the audit chain is intact.
+        let journal = daemon.directory + "/journal.sqlite"
+        let again = try await MockDaemon(arguments: ["--bank-profile", profilePath, "--journal", journal])
+        let operatorClient = try TestClient(path: again.socket)
+        operatorClient.send("Journal.Recent", 1)
+        let recent = await operatorClient.completion(1)?.payload["activations"]?.array ?? []
+        #expect(recent.count == 1 && recent.first?["state"]?.string == "approved", "\(recent)")
+        operatorClient.send("Journal.Verify", 2)
+        #expect(await operatorClient.completion(2)?.payload["intact"]?.bool == true)
+        let ledger = await bank.ledger()
+        #expect(ledger.count == 1 && ledger.first?.effects == 1)
+        operatorClient.disconnect()
+        #expect(await again.stop() == 0)
+        try? FileManager.default.removeItem(atPath: daemon.directory)
+        await server.stop()
     }
 }

@@ -18,7 +18,8 @@ final class MockDaemon: @unchecked Sendable {
         chmod(self.directory, 0o755)
         self.process.executableURL = URL(fileURLWithPath: productPath("kioskd"))
         self.process.arguments = ["--mock", "--sim-control", self.control, "--socket", self.socket, "--journal", self.directory + "/journal.sqlite"] + arguments
-        self.process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        FileManager.default.createFile(atPath: self.directory + "/kioskd.log", contents: nil)
+        self.process.standardError = FileHandle(forWritingAtPath: self.directory + "/kioskd.log")
         try self.process.run()
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(20))
@@ -58,10 +59,20 @@ final class MockDaemon: @unchecked Sendable {
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 
-    /// SIGTERM, then waits up to 10 s; SIGKILL if it did not stop. Returns the exit status (nil when killed).
+    /// The daemon's log (stderr) so far.
+    var log: String { (try? String(contentsOfFile: self.directory + "/kioskd.log", encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then waits up to 10 s; SIGKILL if it did not stop. Returns the exit status (nil when killed);
+    /// the log is printed when it is not 0.
     @discardableResult
     func stop() async -> Int32? {
         defer { try? FileManager.default.removeItem(atPath: self.directory) }
+        let status = await self.terminate()
+        if status != 0 { print("kioskd exited \(status.map(String.init) ?? "killed"); its log:\n\(self.log)") }
+        return status
+    }
+
+    private func terminate() async -> Int32? {
         guard self.process.isRunning else { return self.process.terminationStatus }
         kill(self.process.processIdentifier, SIGTERM)
         let clock = ContinuousClock()
