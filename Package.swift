@@ -194,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-bench",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "ISO8583",
+                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "ISO8583", "KioskProtocol", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -2,7 +2,9 @@
 # Benchmark: APDU round trips through our PC/SC driver against the C floor (../shared/tools/pcsc_floor.c),
 # on the same virtual card (../shared/tools/vicc_echo.c) behind the same pcscd, in the same run; prints both
 # medians and the ratio; a full social security card read against APDU count × the floor; then the reader
-# monitor's idle wake-ups per second; then ISO 8583 decode + encode against pyiso8583.
+# monitor's idle wake-ups per second; then ISO 8583 decode + encode against pyiso8583; then kioskd as a
+# process: a whole activation with device latencies injected against the critical path, card-insertion
+# event latency at a socket client, idle memory and wake-ups (mock and real pcscd), and start → READY=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pcscd-env.sh
@@ -11,7 +13,9 @@ tools="${KIOSK_FLOOR_TOOLS:-../shared/tools}"
 
 kiosk_require_packages
 echo "==> building kiosk-bench (release) and the C floor tools"
-swift build -c release --product kiosk-bench 2>&1 | grep -E 'error|Compiling kiosk|Build complete' || true
+for product in kiosk-bench kioskd kiosk-bank-sim; do
+    swift build -c release --product "$product" 2>&1 | grep -E 'error|Build of product' || true
+done
 bench="$(swift build -c release --show-bin-path)/kiosk-bench"
 [ -x "$bench" ] || kiosk_die "kiosk-bench did not build"
 mkdir -p "$KIOSK_STATE_DIR"
@@ -36,3 +40,8 @@ done
 echo
 python3 -c 'import iso8583' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyiso8583
 "$bench" iso8583
+
+echo
+rm -rf "$KIOSK_STATE_DIR/daemon-bench"
+"$bench" daemon --kioskd "$(dirname "$bench")/kioskd" --bank-sim "$(dirname "$bench")/kiosk-bank-sim" \
+    --work "$KIOSK_STATE_DIR/daemon-bench" --pcsc-reader "Virtual PCD 1 00 00"

@@ -15,6 +15,8 @@ public final class MockCardSystem: SmartCardSystem {
         var resets = 0
         var mute = false
         var latency: Duration = .zero
+        /// APDUs exchanged with the cards of this reader so far.
+        var exchanges = 0
     }
 
     struct State {
@@ -70,6 +72,9 @@ public final class MockCardSystem: SmartCardSystem {
             return []
         }
     }
+
+    /// The APDUs exchanged with cards in `reader` so far (for benchmarks: a critical path is counted in them).
+    public func exchangeCount(reader: String) -> Int { self.state.withLock { $0.slots[reader]?.exchanges ?? 0 } }
 
     /// Delays every exchange with `reader` by `latency` (a slow card or reader).
     public func setLatency(_ latency: Duration, reader: String) {

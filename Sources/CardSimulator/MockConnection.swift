@@ -41,6 +41,7 @@ public final class MockConnection: CardConnection {
                     throw ReaderError.cardReset
                 }
                 guard !slot.mute else { throw ReaderError.cardUnresponsive }
+                state.slots[reader]?.exchanges += 1
                 return (card, slot.latency)
             }
         }

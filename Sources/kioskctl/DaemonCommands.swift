@@ -179,7 +179,7 @@ struct MetricsCommand: AsyncParsableCommand {
 struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Drive kioskd's simulated devices (kioskd --mock --sim-control PATH).",
-        discussion: "card insert NAME|FILE.json, card remove, id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel")
+        discussion: "card insert NAME|FILE.json, card remove, id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel, latency card|id MS, stats")
     @Option(help: "The simulator control socket.") var control: String
     @Argument(help: "The command words.") var words: [String]
 

@@ -33,7 +33,7 @@ struct Kioskd: AsyncParsableCommand {
         abstract: "CardKiosk daemon: social security card bank activation kiosk backend.",
         discussion: """
             Simulator control (--mock, --sim-control PATH), one command per line: card insert NAME|FILE.json, card remove,
-            id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel.
+            id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel, latency card|id MS, stats.
             """
     )
 

@@ -16,6 +16,8 @@ import VirtualCards
 ///     id place demo|FILE.json       id remove
 ///     pin DIGITS                    (digits then enter)
 ///     key 0-9|enter|clear|cancel
+///     latency card|id MILLISECONDS  (every APDU of the card / every answer of the ID module)
+///     stats                         (ok apdus=N idcommands=M: what the devices served so far)
 final class SimulatorControl: @unchecked Sendable {
     let path: String
     /// The mock reader and the ID-module simulator (`--mock`); without them only the PIN pad is driven.
@@ -66,7 +68,7 @@ final class SimulatorControl: @unchecked Sendable {
 
     func run(_ line: String) -> String {
         let words = line.split(separator: " ").map(String.init)
-        if ["card", "id"].contains(words.first ?? ""), self.system == nil || self.idSimulator == nil {
+        if ["card", "id", "latency", "stats"].contains(words.first ?? ""), self.system == nil || self.idSimulator == nil {
             return "error: real readers: only the simulated PIN pad can be driven (pin, key)"
         }
         switch (words.first, words.dropFirst().first) {
@@ -117,6 +119,16 @@ final class SimulatorControl: @unchecked Sendable {
                 self.pad.press(.digit(digit))
             }
             return "ok"
+        case ("latency", let device?):
+            guard let text = words.dropFirst(2).first, let milliseconds = Int(text), milliseconds >= 0 else { return "error: latency card|id MILLISECONDS" }
+            switch device {
+            case "card": self.system?.setLatency(.milliseconds(milliseconds), reader: self.cardReader)
+            case "id": self.idSimulator?.faults.delay = .milliseconds(milliseconds)
+            default: return "error: latency card|id MILLISECONDS"
+            }
+            return "ok"
+        case ("stats", _):
+            return "ok apdus=\(self.system?.exchangeCount(reader: self.cardReader) ?? 0) idcommands=\(self.idSimulator?.requests.count ?? 0)"
         default:
             return "error: unknown command; see kioskd --help"
         }
