@@ -154,6 +154,7 @@ let package = Package(
                 "Activation", "Journal", "KioskProtocol", "Messages", "UnixSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),

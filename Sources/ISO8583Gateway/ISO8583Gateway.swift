@@ -190,7 +190,7 @@ public final class ISO8583Gateway: BankGateway {
                 do {
                     let reply = try self.wire.decode(frame.message, macKey: keys.macKey)
                     if case .resignOn = self.table.classify(reply[39] ?? "") {
-                        lastProblem = .badMAC("RC \(reply[39] ?? "") asks for sign-on")
+                        lastProblem = .signOn("the bank answered RC \(reply[39] ?? "") (keys out of step): sign on again")
                         continue
                     }
                     return .success(reply)

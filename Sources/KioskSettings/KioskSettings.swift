@@ -23,6 +23,9 @@ public struct KioskSettings: Sendable, Hashable {
     public var allowedGIDs: [UInt32]
     public var timeouts: Timeouts
     public var logLevel: String
+    /// Prometheus' scrape endpoint (`GET /metrics`): off unless a port is set; loopback addresses only.
+    public var metricsAddress: String = "127.0.0.1"
+    public var metricsPort: Int?
 
     public struct Timeouts: Sendable, Hashable {
         public var cards: Int
@@ -44,6 +47,7 @@ public struct KioskSettings: Sendable, Hashable {
         ("timeouts.cards", "seconds to present the cards"), ("timeouts.confirm", "seconds to confirm the details"),
         ("timeouts.pinEntry", "seconds per PIN entry"), ("timeouts.takeCards", "seconds to take the cards"),
         ("timeouts.warning", "seconds of warning before a timeout"), ("logging.level", "trace, debug, info, notice, warning, error, critical"),
+        ("metrics.address", "loopback address of the Prometheus endpoint"), ("metrics.port", "its TCP port (unset = off)"),
     ]
 
     /// Reads `file` (when given; a missing default file is fine) and the environment.
@@ -82,6 +86,8 @@ public struct KioskSettings: Sendable, Hashable {
                 pinEntry: config.int(forKey: "timeouts.pinEntry", default: 45), takeCards: config.int(forKey: "timeouts.takeCards", default: 30),
                 warning: config.int(forKey: "timeouts.warning", default: 10)),
             logLevel: config.string(forKey: "logging.level", default: "info"))
+        settings.metricsAddress = config.string(forKey: "metrics.address", default: "127.0.0.1")
+        settings.metricsPort = config.int(forKey: "metrics.port")
         settings.allowedUIDs = try ids("socket.allowUIDs")
         settings.allowedGIDs = try ids("socket.allowGIDs")
         try settings.validate()
@@ -114,9 +120,24 @@ public struct KioskSettings: Sendable, Hashable {
         guard self.socketPath.hasPrefix("/"), self.journalPath.hasPrefix("/") else {
             throw SettingsError(key: self.socketPath.hasPrefix("/") ? "journal.path" : "socket.path", problem: "not an absolute path", fix: "use an absolute path")
         }
+        if let port = self.metricsPort, !(0...65535).contains(port) {
+            throw SettingsError(key: "metrics.port", problem: "\(port) is not a TCP port", fix: "use 1 to 65535, or leave it unset to turn the endpoint off")
+        }
+        guard Self.isLoopback(self.metricsAddress) else {
+            throw SettingsError(
+                key: "metrics.address", problem: "\(self.metricsAddress) is not a loopback address",
+                fix: "use 127.0.0.1 or ::1 (scrape through a local agent; the kiosk's metrics do not leave the machine)")
+        }
         if let profile = self.bankProfile, !FileManager.default.isReadableFile(atPath: profile) {
             throw SettingsError(key: "bank.profile", problem: "\(profile) cannot be read", fix: "install the bank's profile there or correct the path")
         }
+    }
+
+    /// `127.0.0.0/8`, `::1` or `localhost`.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "::1" || host == "localhost" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     /// The resolved settings, one `key: value` per line (nothing secret is a setting here: keys live in
@@ -137,6 +158,7 @@ public struct KioskSettings: Sendable, Hashable {
         add("socket.group", self.socketGroup)
         add("socket.allowUIDs", self.allowedUIDs.map(String.init).joined(separator: ","))
         add("socket.allowGIDs", self.allowedGIDs.map(String.init).joined(separator: ","))
+        add("metrics", self.metricsPort.map { "http://\(self.metricsAddress):\($0)/metrics" } ?? "off (socket command Operations.Metrics only)")
         add("timeouts", "cards \(self.timeouts.cards) s, confirm \(self.timeouts.confirm) s, pinEntry \(self.timeouts.pinEntry) s, takeCards \(self.timeouts.takeCards) s, warning \(self.timeouts.warning) s")
         add("logging.level", self.logLevel)
         return lines.joined(separator: "\n")

@@ -55,6 +55,8 @@ struct Kioskd: AsyncParsableCommand {
     @Option(help: "Peer user IDs allowed on the kiosk socket (repeatable; none = anyone who can open it).") var allowUID: [UInt32] = []
     @Option(help: "Peer group IDs allowed on the kiosk socket (repeatable).") var allowGID: [UInt32] = []
     @Option(help: "Group owning the kiosk socket (numeric gid).") var socketGroup: UInt32?
+    @Option(help: "Serve Prometheus' GET /metrics on this loopback port (0 = any free port; default: metrics.port, unset = off).")
+    var metricsPort: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: logging.level).")
     var logLevel: Logger.Level?
@@ -70,9 +72,11 @@ struct Kioskd: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let settings: KioskSettings
+        var settings: KioskSettings
         do {
             settings = try await KioskSettings.load(file: self.config ?? "/etc/cardkiosk/kioskd.yaml", fileRequired: self.config != nil)
+            if let port = self.metricsPort { settings.metricsPort = port }
+            try settings.validate()
         } catch {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
@@ -166,6 +170,10 @@ struct Kioskd: AsyncParsableCommand {
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))
         if let interval = notifier.watchdogInterval { services.append(.init(service: WatchdogService(notifier: notifier, interval: interval))) }
+        if let port = settings.metricsPort {
+            let endpoint = MetricsHTTPServer(host: settings.metricsAddress, port: port) { metrics.emitToString() }
+            services.append(.init(service: MetricsService(server: endpoint, logger: logger)))
+        }
         logger.info("kioskd starting", metadata: ["readers": "\(self.mock ? "mock" : "pcsc")", "socket": "\(socketPath)", "journal": "\(journalPath)", "bank": "\(profile.name) (\(profile.kind))"])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         var failure: (any Error)?
@@ -226,6 +234,19 @@ struct SocketService: Service {
                 pinger.cancel()
             }
         }
+    }
+}
+
+/// Prometheus' scrape endpoint on loopback, until shutdown.
+struct MetricsService: Service {
+    let server: MetricsHTTPServer
+    let logger: Logger
+
+    func run() async throws {
+        let port = try await self.server.start()
+        self.logger.info("metrics endpoint ready", metadata: ["url": "http://\(self.server.host):\(port)/metrics"])
+        try? await gracefulShutdown()
+        await self.server.stop()
     }
 }
 

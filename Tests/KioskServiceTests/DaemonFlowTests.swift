@@ -4,6 +4,7 @@ import BankSimulatorServer
 import Foundation
 import Glibc
 import KioskProtocol
+import KioskService
 import TestSupport
 import Testing
 import UnixSocket
@@ -440,5 +441,81 @@ struct DaemonFlowTests {
         #expect(await again.stop() == 0)
         try? FileManager.default.removeItem(atPath: daemon.directory)
         await server.stop()
+    }
+
+    /// One HTTP/1.1 request over TCP to 127.0.0.1:`port`; the whole answer (the server closes).
+    static func http(port: Int, _ request: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { throw CocoaError(.fileReadNoPermission) }
+        UnixSocket.writeAll(fd, Array(request.utf8))
+        shutdown(fd, Int32(SHUT_WR))  // the request is all there is; a garbage one ends at EOF, not the idle timeout
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            answer += buffer[0..<count]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
+    @Test("Prometheus' GET /metrics on loopback: the registry's text after an activation; 404 elsewhere; a non-loopback address is refused at start")
+    func metricsEndpoint() async throws {
+        let daemon = try await MockDaemon(arguments: ["--metrics-port", "0"])
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(10))
+        var port: Int?
+        while port == nil && clock.now < deadline {
+            if let line = daemon.log.split(separator: "\n").first(where: { $0.contains("metrics endpoint ready") }),
+                let range = line.range(of: "http://127.0.0.1:")
+            {
+                port = Int(line[range.upperBound...].prefix { $0.isNumber })
+            }
+            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let metricsPort = try #require(port, "no 'metrics endpoint ready' in the log: \(daemon.log)")
+        let screen = try Screen.start(daemon)
+        #expect(await screen.stage("waitingForCards"))
+        daemon.sim("id place demo")
+        daemon.sim("card insert ssc-demo")
+        #expect(await screen.event("Activation.DetailsEvent") != nil)
+        screen.send("Activation.Confirm", 2)
+        #expect(await daemon.typePIN("802461"))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await daemon.typePIN("802461"))
+        #expect(await screen.event("Activation.ResultEvent")?.payload["state"]?.string == "approved")
+        daemon.sim("card remove")
+        #expect(await screen.completion()?.header.completionCode == .success)
+        screen.client.disconnect()
+
+        let scrape = try await onOwnThread { try Self.http(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n") }
+        #expect(scrape.hasPrefix("HTTP/1.1 200 OK"), "\(scrape.prefix(200))")
+        #expect(scrape.contains("Content-Type: text/plain; version=0.0.4"))
+        #expect(scrape.contains(#"kiosk_activations_total{state="approved"} 1"#), "\(scrape)")
+        #expect(scrape.contains(#"kiosk_card_reads_total{result="ok"}"#))
+        let missing = try await onOwnThread { try Self.http(port: metricsPort, "GET /admin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n") }
+        #expect(missing.hasPrefix("HTTP/1.1 404"))
+        let posted = try await onOwnThread { try Self.http(port: metricsPort, "POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n") }
+        #expect(posted.hasPrefix("HTTP/1.1 405"))
+        let garbage = try await onOwnThread { try Self.http(port: metricsPort, "\u{1}\u{2} nonsense\r\n\r\n") }
+        #expect(!garbage.contains("200 OK"))
+        let again = try await onOwnThread { try Self.http(port: metricsPort, "GET /metrics HTTP/1.0\r\n\r\n") }
+        #expect(again.contains("kiosk_activations_total"), "the endpoint still serves after garbage")
+        #expect(await daemon.stop() == 0)
+
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("kioskd-\(UUID().uuidString.prefix(8)).yaml").path
+        try "metrics:\n  address: 0.0.0.0\n  port: 9464\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer { unlink(config) }
+        let refused = try await runProduct("kioskd", ["--config", config, "--check-config"])
+        #expect(refused.status == 78 && refused.error.contains("metrics.address"), "\(refused.error)")
+        for host in ["127.0.0.1", "127.8.9.10", "::1", "localhost"] { #expect(MetricsHTTPServer.isLoopback(host), "\(host)") }
+        for host in ["0.0.0.0", "10.0.0.1", "::", "::2", "128.0.0.1", "example.com", ""] { #expect(!MetricsHTTPServer.isLoopback(host), "\(host)") }
+        await #expect(throws: (any Error).self) { _ = try await MetricsHTTPServer(host: "0.0.0.0", port: 0) { "" }.start() }
     }
 }
