@@ -25,6 +25,9 @@ public final class KioskSocketServer: Sendable {
     private let nextID = Mutex(0)
     private let running = Mutex<RunningActivation?>(nil)
     private let bound = Mutex<(any Channel)?>(nil)
+    private let connectionTasks = Mutex<[Int: Task<Void, Never>]>([:])
+    private let stopping = Mutex(false)
+    private let nextTaskKey = Mutex(0)
 
     struct RunningActivation {
         var client: Int
@@ -61,40 +64,62 @@ public final class KioskSocketServer: Sendable {
     public var connectionCount: Int { self.clients.withLock { $0.count } }
 
     /// Binds the socket (or takes `listeningSocket`, passed by systemd socket activation, whose mode
-    /// and group the `.socket` unit set) and serves until the task is cancelled.
+    /// and group the `.socket` unit set) and serves until ``stop(drain:)``.
+    ///
+    /// Each accepted connection is wrapped and handed to its own task inside the child initializer, so it
+    /// is always served and finished through `executeThenClose`. (With NIO's async server channel, a
+    /// connection accepted as the listener closes can be dropped unserved, and NIO traps on its unfinished
+    /// writer: swift-nio#2813.)
     public func run(listeningSocket: Int32? = nil, onReady: (@Sendable () -> Void)? = nil) async throws {
         let idle = self.limits.idleTimeout
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle.components.seconds) * 1_000_000_000)))
-                try channel.pipeline.syncOperations.addHandler(IdleCloser())
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle.components.seconds) * 1_000_000_000)))
+                    try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                    let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    self.track(Task { await self.serve(connection) })
+                }
             }
-        }
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).serverChannelOption(.backlog, value: 256)
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let server: any Channel
         if let listeningSocket {
-            server = try await bootstrap.bind(listeningSocket, childChannelInitializer: initializer)
+            server = try await bootstrap.withBoundSocket(listeningSocket).get()
         } else {
             // umask before bind: fchmod on a socket does nothing (reliability.md §1.2); chmod the path after.
             let previous = umask(0o117)
             defer { umask(previous) }
-            server = try await bootstrap.bind(unixDomainSocketPath: self.path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
-            guard chmod(self.path, self.mode) == 0 else { throw ServerError("chmod \(self.path): \(String(cString: strerror(errno)))") }
+            server = try await bootstrap.bind(unixDomainSocketPath: self.path, cleanupExistingSocketFile: true).get()
+            guard chmod(self.path, self.mode) == 0 else {
+                try? await server.close()
+                throw ServerError("chmod \(self.path): \(String(cString: strerror(errno)))")
+            }
             if let group = self.group, lchown(self.path, uid_t.max, group) != 0 {
+                try? await server.close()
                 throw ServerError("chown \(self.path) to group \(group): \(String(cString: strerror(errno)))")
             }
         }
-        self.bound.withLock { $0 = server.channel }
+        self.bound.withLock { $0 = server }
         let statusTask = Task { await self.broadcastStatus() }
         defer { statusTask.cancel() }
         onReady?()
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { inbound in
-                for try await connection in inbound {
-                    group.addTask { await self.serve(connection) }
-                }
-            }
+        try? await server.closeFuture.get()
+        // The listener is closed: wait for the connections' tasks (stop() closed their channels).
+        while let pending = self.connectionTasks.withLock({ tasks in tasks.isEmpty ? nil : tasks.removeValue(forKey: tasks.keys.first!) }) {
+            await pending.value
+        }
+    }
+
+    /// Keeps a connection's task until it ends, so `run` can wait for every one.
+    private func track(_ task: Task<Void, Never>) {
+        let key = self.nextTaskKey.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        self.connectionTasks.withLock { $0[key] = task }
+        Task {
+            await task.value
+            _ = self.connectionTasks.withLock { $0.removeValue(forKey: key) }
         }
     }
 
@@ -106,6 +131,7 @@ public final class KioskSocketServer: Sendable {
     /// server waits up to `drain` for the bank's answer, so it is journaled and shown before the screen's
     /// connection closes (past `drain`, the journaled intent is settled by the next start's resolver).
     public func stop(drain: Duration = .seconds(30)) async {
+        self.stopping.withLock { $0 = true }
         let channel = self.bound.withLock { $0 }
         try? await channel?.close()
         if let activation = self.running.withLock({ $0 }) {
@@ -134,10 +160,17 @@ public final class KioskSocketServer: Sendable {
         }
         let (outbox, continuation) = AsyncStream.makeStream(of: KioskMessage.self, bufferingPolicy: .bufferingOldest(self.limits.maximumQueuedMessages))
         let client = Client(id: id, channel: channel, outbox: continuation)
-        let admitted = self.clients.withLock { clients -> Bool in
+        let admitted = self.clients.withLock { clients -> Bool? in
+            // Read under the clients lock: stop() sets `stopping` before it closes every client, so a
+            // connection admitted after that sweep cannot exist.
+            guard !self.stopping.withLock({ $0 }) else { return nil }
             guard clients.count < self.limits.maximumConnections else { return false }
             clients[id] = client
             return true
+        }
+        guard let admitted else {
+            try? await connection.executeThenClose { _, _ in }
+            return
         }
         guard admitted else {
             let refusal = KioskMessage(header: MessageHeader(name: "Common.Error", requestId: nil, type: .unsolicited), payload: ["errorDescription": "too many connections"])

@@ -306,7 +306,7 @@ struct DaemonFlowTests {
             let stranger = try await runProcess(
                 "/usr/bin/setpriv",
                 ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
-                 "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"header\":{\"name\":\"Common.Status\",\"requestId\":1,\"type\":\"command\",\"version\":\"1.0\"},\"payload\":{}}\\n')\ns.settimeout(5)\nprint('got', len(s.recv(65536)))",
+                 "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.settimeout(5)\ntry:\n  s.sendall(b'{\"header\":{\"name\":\"Common.Status\",\"requestId\":1,\"type\":\"command\",\"version\":\"1.0\"},\"payload\":{}}\\n')\n  data=s.recv(65536)\nexcept (BrokenPipeError, ConnectionResetError):\n  data=b''\nprint('got', len(data))",
                  daemon.socket])
             #expect(stranger.status == 0 && stranger.output.contains("got 0"), "connected as uid 65534: \(stranger.output) \(stranger.error)")
         }

@@ -6,6 +6,7 @@ import KioskProtocol
 import KioskService
 import TestSupport
 import Testing
+import UnixSocket
 
 @Suite("kiosk socket: protocol v1 over a real Unix socket", .timeLimit(.minutes(2)))
 struct ServerTests {
@@ -193,6 +194,31 @@ struct ServerTests {
         a.disconnect()
         b.disconnect()
         await served.stop()
+    }
+
+    @Test("stopping while connections pour in: every accepted connection is served and finished, run() returns (swift-nio#2813 traps otherwise)")
+    func stopUnderConnectionStorm() async throws {
+        for _ in 0..<15 {
+            let served = try await Served.start()
+            let path = served.path
+            let storm = Task.detached {
+                var opened = 0
+                while !Task.isCancelled && opened < 400 {
+                    if let fd = try? UnixSocket.connect(path) {
+                        opened += 1
+                        close(fd)
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...30)))
+            await served.stop()
+            storm.cancel()
+            _ = await storm.value
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: .seconds(3))
+            while served.server.connectionCount > 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(served.server.connectionCount == 0)
+        }
     }
 
     @Test("an idle connection is closed")

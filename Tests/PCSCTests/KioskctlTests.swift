@@ -21,7 +21,7 @@ extension PCSCIntegrationTests {
             card.insert()
             defer { card.remove() }
             _ = try await TestPCSCD.waitForCard(in: slot.readerName, present: true)
-            let (status, output, _) = try await Self.run(["readers", "--json"])
+            let (status, output, _) = try await Self.run(["readers", "--pcsc", "--json"])
             #expect(status == 0)
             let readers = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]])
             let entry = try #require(readers.first { $0["name"] as? String == slot.readerName })
