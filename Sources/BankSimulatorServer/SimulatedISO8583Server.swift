@@ -126,8 +126,7 @@ public final class SimulatedISO8583Server: Sendable {
         guard let macKey = self.macKeys.withLock({ $0[terminal] }) else {
             return self.reply(to: message, frame: frame, code: "A0", macKey: nil)
         }
-        guard message[64] != nil, let mac = try? self.configuration.mac.mac(Array(frame.message.dropLast(8)), key: macKey),
-            Array(mac.prefix(8)) == Array(frame.message.suffix(8))
+        guard message[64] != nil, MessageMAC.verifies(frame.message, algorithm: self.configuration.mac, key: macKey)
         else {
             self.counts.withLock { $0.badMACs += 1 }
             return self.reply(to: message, frame: frame, code: "A0", macKey: macKey)
@@ -251,12 +250,9 @@ public final class SimulatedISO8583Server: Sendable {
 
     private func frameBytes(_ message: ISO8583Message, frame: Frame, macKey: [UInt8]?) throws -> [UInt8] {
         var message = message
-        var body: [UInt8]
+        let body: [UInt8]
         if let macKey {
-            message[64] = String(repeating: "0", count: 16)
-            let placeholder = try ISO8583Codec.encode(message, spec: self.configuration.spec)
-            let block = Array(placeholder.dropLast(8))
-            body = block + (try self.configuration.mac.mac(block, key: macKey)).prefix(8)
+            body = try MessageMAC.encode(message, spec: self.configuration.spec, algorithm: self.configuration.mac, key: macKey)
         } else {
             message[64] = nil
             body = try ISO8583Codec.encode(message, spec: self.configuration.spec)

@@ -114,11 +114,14 @@ public struct ISOWire: Sendable {
             message[64] = nil
             return try self.codec { () throws(ISO8583Error) in try ISO8583Codec.encode(message, spec: self.settings.spec) }
         }
-        message[64] = String(repeating: "0", count: 16)
-        let placeholder = try self.codec { () throws(ISO8583Error) in try ISO8583Codec.encode(message, spec: self.settings.spec) }
-        let block = Array(placeholder.dropLast(8))
-        guard let mac = try? self.settings.mac.mac(block, key: macKey) else { throw .encoding("MAC key does not fit \(self.settings.mac.rawValue)") }
-        return block + mac.prefix(8)
+        do {
+            return try MessageMAC.encode(message, spec: self.settings.spec, algorithm: self.settings.mac, key: macKey)
+        } catch {
+            switch error {
+            case .codec(let error): throw .encoding("\(error)")
+            case .key: throw .encoding("MAC key does not fit \(self.settings.mac.rawValue)")
+            }
+        }
     }
 
     /// The message in `bytes`; with `macKey`, field 64 must be present and right.
@@ -131,9 +134,7 @@ public struct ISOWire: Sendable {
         }
         guard let macKey else { return message }
         guard message[64] != nil, bytes.count >= 8 else { throw .badMAC("the reply carries no MAC") }
-        guard let expected = try? self.settings.mac.mac(Array(bytes.dropLast(8)), key: macKey),
-            Array(expected.prefix(8)) == Array(bytes.suffix(8))
-        else { throw .badMAC("the reply's MAC does not verify") }
+        guard MessageMAC.verifies(bytes, algorithm: self.settings.mac, key: macKey) else { throw .badMAC("the reply's MAC does not verify") }
         return message
     }
 

@@ -248,7 +248,7 @@ final class Child: @unchecked Sendable {
         child.process.arguments = arguments
         child.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             child.process.standardError = FileHandle(forWritingAtPath: log)
         }
         let pipe = Pipe()

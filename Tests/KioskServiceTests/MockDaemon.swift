@@ -18,7 +18,7 @@ final class MockDaemon: @unchecked Sendable {
         chmod(self.directory, 0o755)
         self.process.executableURL = URL(fileURLWithPath: productPath("kioskd"))
         self.process.arguments = ["--mock", "--sim-control", self.control, "--socket", self.socket, "--journal", self.directory + "/journal.sqlite"] + arguments
-        FileManager.default.createFile(atPath: self.directory + "/kioskd.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: self.directory + "/kioskd.log", contents: nil)
         self.process.standardError = FileHandle(forWritingAtPath: self.directory + "/kioskd.log")
         try self.process.run()
         let clock = ContinuousClock()
