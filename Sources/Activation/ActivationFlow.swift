@@ -48,6 +48,8 @@ public actor ActivationFlow {
     public nonisolated let events: AsyncStream<FlowEvent>
     /// How the flow ended, once it has.
     public private(set) var end: FlowEnd?
+    /// Why it ended, for the operator's log (masked; never shown to the customer).
+    public private(set) var endDetail: String?
     private var endWaiters: [CheckedContinuation<FlowEnd, Never>] = []
 
     public init(
@@ -284,6 +286,7 @@ public actor ActivationFlow {
     private func finish(_ end: FlowEnd, operatorMessage: String) {
         guard !self.isClosing else { return }
         self.end = end
+        self.endDetail = operatorMessage
         self.pinTask?.cancel()
         let pad = self.pinPad
         Task { await pad.cancelEntry() }

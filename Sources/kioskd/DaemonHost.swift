@@ -84,7 +84,8 @@ final class DaemonHost: KioskHost {
         Task {
             await devices.drive(flow)
             let end = await flow.end
-            logger.info("activation ended", metadata: ["flow": "\(flow.id)", "end": "\(end?.rawValue ?? "-")"])
+            let detail = await flow.endDetail
+            logger.info("activation ended", metadata: ["flow": "\(flow.id)", "end": "\(end?.rawValue ?? "-")", "detail": "\(detail ?? "-")"])
         }
         return flow
     }

@@ -73,6 +73,10 @@ struct DaemonFlowTests {
         let recent = await operatorClient.completion(1)
         #expect(recent?.payload["activations"]?.array?.count == 0, "a refusal before the bank call journals no activation")
         operatorClient.disconnect()
+        // The operator log names every refusal, masked.
+        let log = daemon.log
+        #expect(log.contains("differentPerson") && log.contains("bankHolderMismatch"), "\(log.suffix(2000))")
+        for number in ["440303198101011117", "11010819750612008X", "6228230029000005274"] { #expect(!log.contains(number), "\(number) in kioskd's log") }
         #expect(await daemon.stop() == 0)
     }
 
@@ -142,10 +146,7 @@ struct DaemonFlowTests {
 
         // Cancel during PIN entry.
         let cancelled = try Screen.start(daemon)
-        #expect(await cancelled.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await cancelled.event("Activation.DetailsEvent") != nil)
+        #expect(await cancelled.presentDemoCards(daemon))
         cancelled.send("Activation.Confirm", 2)
         #expect(await cancelled.stage("enteringPIN"))
         cancelled.client.send("Common.Cancel", 3, payload: ["requestIds": [1]])
@@ -159,10 +160,7 @@ struct DaemonFlowTests {
 
         // The card pulled out during PIN entry.
         let removed = try Screen.start(daemon, requestId: 10)
-        #expect(await removed.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await removed.event("Activation.DetailsEvent") != nil)
+        #expect(await removed.presentDemoCards(daemon))
         removed.send("Activation.Confirm", 11)
         #expect(await removed.stage("enteringPIN"))
         #expect(daemon.sim("card remove") == "ok")
@@ -174,10 +172,7 @@ struct DaemonFlowTests {
 
         // The screen goes away while the details are shown: the activation is cancelled, the kiosk is free.
         let vanishing = try Screen.start(daemon, requestId: 20)
-        #expect(await vanishing.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await vanishing.event("Activation.DetailsEvent") != nil)
+        #expect(await vanishing.presentDemoCards(daemon))
         vanishing.client.disconnect()
         daemon.sim("id remove")
         #expect(
@@ -196,16 +191,7 @@ struct DaemonFlowTests {
         watcher.send("Journal.Recent", 300)
         #expect(await watcher.completion(300)?.payload["activations"]?.array?.count == 0)
         let next = try Screen.start(daemon, requestId: 30)
-        #expect(await next.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await next.event("Activation.DetailsEvent") != nil)
-        next.send("Activation.Confirm", 31)
-        #expect(await daemon.typePIN("802461"))
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await daemon.typePIN("802461"))
-        #expect(await next.event("Activation.ResultEvent")?.payload["state"]?.string == "approved")
-        daemon.sim("card remove")
+        #expect(await next.activateApproved(daemon, confirmRequest: 31))
         daemon.sim("id remove")
         #expect(await next.completion()?.header.completionCode == .success)
         // The watcher saw the stages of the other connection's activation, without any personal data.
@@ -269,16 +255,7 @@ struct DaemonFlowTests {
         let legit = try TestClient(path: daemon.socket)
         // Warm up: one whole activation and the code paths of the abuse, then the baseline.
         let warm = try Screen.start(daemon, requestId: 1_000_000)
-        #expect(await warm.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await warm.event("Activation.DetailsEvent") != nil)
-        warm.send("Activation.Confirm", 1_000_001)
-        #expect(await daemon.typePIN("802461"))
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await daemon.typePIN("802461"))
-        #expect(await warm.event("Activation.ResultEvent")?.payload["state"]?.string == "approved")
-        daemon.sim("card remove")
+        #expect(await warm.activateApproved(daemon, confirmRequest: 1_000_001))
         daemon.sim("id remove")
         #expect(await warm.completion()?.header.completionCode == .success)
         warm.client.disconnect()
@@ -396,24 +373,13 @@ struct DaemonFlowTests {
                 terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
         let port = try await server.start()
         let profilePath = FileManager.default.temporaryDirectory.appendingPathComponent("bank-\(UUID().uuidString.prefix(8)).json").path
-        try """
-            {"name": "Simulated bank (HTTP)", "kind": "http-json", "bankCode": "SIM", "terminalID": "KIOSK001",
-             "endpoint": "http://127.0.0.1:\(port)", "timeouts": {"connectMilliseconds": 2000, "responseMilliseconds": 10000},
-             "resultCodes": {"00": "approved", "25": "notFound", "96": "unavailable"},
-             "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1"}}
-            """.write(toFile: profilePath, atomically: true, encoding: .utf8)
+        try simulatedHTTPBankProfile(port: Int(port), responseMilliseconds: 10000).write(toFile: profilePath, atomically: true, encoding: .utf8)
         defer { unlink(profilePath) }
 
         let daemon = try await MockDaemon(arguments: ["--bank-profile", profilePath])
         let screen = try Screen.start(daemon)
-        #expect(await screen.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await screen.event("Activation.DetailsEvent") != nil)
-        screen.send("Activation.Confirm", 2)
-        #expect(await daemon.typePIN("802461"))
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await daemon.typePIN("802461"))
+        #expect(await screen.presentDemoCards(daemon))
+        #expect(await screen.confirmAndTypePIN(daemon, confirmRequest: 2))
         #expect(await screen.stage("processing"))
         try await Task.sleep(for: .milliseconds(300))
         kill(daemon.process.processIdentifier, SIGTERM)
@@ -481,18 +447,11 @@ struct DaemonFlowTests {
         }
         let metricsPort = try #require(port, "no 'metrics endpoint ready' in the log: \(daemon.log)")
         let screen = try Screen.start(daemon)
-        #expect(await screen.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
-        #expect(await screen.event("Activation.DetailsEvent") != nil)
-        screen.send("Activation.Confirm", 2)
-        #expect(await daemon.typePIN("802461"))
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await daemon.typePIN("802461"))
-        #expect(await screen.event("Activation.ResultEvent")?.payload["state"]?.string == "approved")
-        daemon.sim("card remove")
+        #expect(await screen.activateApproved(daemon, confirmRequest: 2))
         #expect(await screen.completion()?.header.completionCode == .success)
         screen.client.disconnect()
+        // An approved activation leaves no clear PIN, ID number or PAN in the log.
+        for secret in ["802461", "440303198101011117", "6228230029000005274"] { #expect(!daemon.log.contains(secret), "\(secret) in kioskd's log") }
 
         let scrape = try await onOwnThread { try Self.http(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n") }
         #expect(scrape.hasPrefix("HTTP/1.1 200 OK"), "\(scrape.prefix(200))")

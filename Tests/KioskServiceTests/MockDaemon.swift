@@ -116,6 +116,30 @@ struct Screen {
 
     func send(_ name: String, _ requestId: Int) { self.client.send(name, requestId) }
 
+    /// The customer places the demo ID card and inserts `card`; true once the details are on the screen.
+    func presentDemoCards(_ daemon: MockDaemon, card: String = "ssc-demo") async -> Bool {
+        guard await self.stage("waitingForCards") else { return false }
+        daemon.sim("id place demo")
+        daemon.sim("card insert \(card)")
+        return await self.event("Activation.DetailsEvent") != nil
+    }
+
+    /// The screen confirms the details (`Activation.Confirm` as `confirmRequest`); the customer types the
+    /// PIN, and again when asked.
+    func confirmAndTypePIN(_ daemon: MockDaemon, confirmRequest: Int, pin: String = "802461") async -> Bool {
+        self.send("Activation.Confirm", confirmRequest)
+        guard await daemon.typePIN(pin), await self.stage("confirmingPIN") else { return false }
+        return await daemon.typePIN(pin)
+    }
+
+    /// A whole activation the bank approves, up to the customer taking the social security card.
+    func activateApproved(_ daemon: MockDaemon, confirmRequest: Int) async -> Bool {
+        guard await self.presentDemoCards(daemon), await self.confirmAndTypePIN(daemon, confirmRequest: confirmRequest) else { return false }
+        let approved = await self.event("Activation.ResultEvent")?.payload["state"]?.string == "approved"
+        daemon.sim("card remove")
+        return approved
+    }
+
     /// Every line the daemon sent, for checks that no personal data went out unmasked.
     var transcript: String { self.client.messages.map { String(decoding: KioskProtocol.encode($0), as: UTF8.self) }.joined() }
 }

@@ -44,12 +44,7 @@ extension PCSCIntegrationTests {
                     signer: try RSASigner(pem: String(contentsOfFile: keys + "bank.key", encoding: .utf8)),
                     terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
             let port = try await server.start()
-            let profile = """
-                {"name": "Simulated bank (HTTP)", "kind": "http-json", "bankCode": "SIM", "terminalID": "KIOSK001",
-                 "endpoint": "http://127.0.0.1:\(port)", "timeouts": {"connectMilliseconds": 2000, "responseMilliseconds": 8000},
-                 "resultCodes": {"00": "approved", "25": "notFound", "96": "unavailable"},
-                 "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1"}}
-                """
+            let profile = simulatedHTTPBankProfile(port: Int(port))
             try profile.write(toFile: directory + "/bank.json", atomically: true, encoding: .utf8)
 
             let daemon = Process()

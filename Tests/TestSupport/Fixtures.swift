@@ -7,3 +7,15 @@ public let fixturesDirectory: String = {
 
 /// The path of a social security card fixture (`Tests/Fixtures/ssc/NAME.json`).
 public func sscFixturePath(_ name: String) -> String { "\(fixturesDirectory)/ssc/\(name).json" }
+
+/// An `http-json` bank profile for the simulated bank listening on 127.0.0.1:`port`, signed with the
+/// fixture test keys (Tests/Fixtures/bank/keys).
+public func simulatedHTTPBankProfile(port: Int, responseMilliseconds: Int = 8000) -> String {
+    let keys = "\(fixturesDirectory)/bank/keys/"
+    return """
+        {"name": "Simulated bank (HTTP)", "kind": "http-json", "bankCode": "SIM", "terminalID": "KIOSK001",
+         "endpoint": "http://127.0.0.1:\(port)", "timeouts": {"connectMilliseconds": 2000, "responseMilliseconds": \(responseMilliseconds)},
+         "resultCodes": {"00": "approved", "25": "notFound", "96": "unavailable"},
+         "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1"}}
+        """
+}
