@@ -134,6 +134,8 @@ public final class KioskSocketServer: Sendable {
         self.stopping.withLock { $0 = true }
         let channel = self.bound.withLock { $0 }
         try? await channel?.close()
+        let notice = KioskMessage(header: MessageHeader(name: "Common.StatusChangedEvent", requestId: nil, type: .unsolicited), payload: ["event": "daemonStopping"])
+        for client in self.clients.withLock({ Array($0.values) }) { client.send(notice) }
         if let activation = self.running.withLock({ $0 }) {
             await activation.flow.send(.cancel)
             let clock = ContinuousClock()

@@ -384,6 +384,7 @@ struct DaemonFlowTests {
         try await Task.sleep(for: .milliseconds(300))
         kill(daemon.process.processIdentifier, SIGTERM)
         // The answer comes ~2.2 s later; the screen still sees it before its connection closes.
+        #expect(await screen.client.wait { $0.header.type == .unsolicited && $0.payload["event"]?.string == "daemonStopping" } != nil)
         let result = await screen.event("Activation.ResultEvent", timeout: .seconds(15))
         #expect(result?.payload["state"]?.string == "approved", "\(screen.client.messages.map(\.header.name))")
         let clock = ContinuousClock()
