@@ -146,12 +146,12 @@ let package = Package(
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
         .target(name: "KioskProtocol", swiftSettings: swiftSettings),
         // Unix-socket addresses and blocking connect/bind/request (notify socket, kioskctl, simulator control).
-        .target(name: "UnixSocket", swiftSettings: swiftSettings),
+        .target(name: "UnixSocket", dependencies: ["KioskProtocol"], swiftSettings: swiftSettings),
         // The kiosk socket server (NIO, Unix stream socket) that a kiosk screen and kioskctl talk to.
         .target(
             name: "KioskService",
             dependencies: [
-                "Activation", "Journal", "KioskProtocol", "Messages", "UnixSocket",
+                "Activation", "Journal", "KioskProtocol", "KioskSettings", "Messages", "UnixSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -258,7 +258,7 @@ let package = Package(
             name: "KioskServiceTests",
             dependencies: [
                 "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator",
-                "Journal", "KioskProtocol", "KioskService", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
+                "Journal", "KioskProtocol", "KioskService", "KioskSettings", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),

@@ -131,6 +131,20 @@ public final class SimulatedPINPad: PINPad {
         self.press(.enter)
     }
 
+    /// The customer at the pad: waits until an entry asks for a PIN, then types `pin` and presses enter.
+    /// False when no entry began within `timeout`.
+    @discardableResult
+    public func typeWhenAsked(_ pin: String, timeout: Duration = .seconds(10)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while !self.isEntering {
+            guard clock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        self.type(pin)
+        return true
+    }
+
     private func finish(with event: PINPadEvent) {
         let ended = self.entry.withLock { state -> Entry? in
             defer { state = nil }

@@ -1,9 +1,8 @@
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
-import Glibc
+import KioskSettings
 
 /// Prometheus' scrape endpoint: `GET /metrics` over HTTP/1.1 on a loopback address only (the kiosk's
 /// node exporter or an agent on the machine scrapes it; nothing off the machine can). Everything else is
@@ -21,19 +20,9 @@ public final class MetricsHTTPServer: Sendable {
         self.text = text
     }
 
-    /// True for the addresses the endpoint may listen on (checked on the parsed address, not the text).
-    public static func isLoopback(_ host: String) -> Bool {
-        let text = host == "localhost" ? "127.0.0.1" : host
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { $0.first == 127 } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) } }
-        return false
-    }
-
     /// Binds and returns the port it listens on; serves until ``stop()``.
     public func start() async throws -> Int {
-        guard Self.isLoopback(self.host) else { throw ServerError("metrics endpoint: \(self.host) is not a loopback address") }
+        guard KioskSettings.isLoopback(self.host) else { throw ServerError("metrics endpoint: \(self.host) is not a loopback address") }
         let text = self.text
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -1,4 +1,5 @@
 import Configuration
+import Glibc
 public import Foundation
 import SystemPackage
 
@@ -133,11 +134,15 @@ public struct KioskSettings: Sendable, Hashable {
         }
     }
 
-    /// `127.0.0.0/8`, `::1` or `localhost`.
+    /// `127.0.0.0/8`, `::1` or `localhost`, checked on the parsed address (not the text). The metrics
+    /// endpoint refuses anything else too.
     public static func isLoopback(_ host: String) -> Bool {
-        if host == "::1" || host == "localhost" { return true }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        let text = host == "localhost" ? "127.0.0.1" : host
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { $0.first == 127 } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) } }
+        return false
     }
 
     /// The resolved settings, one `key: value` per line (nothing secret is a setting here: keys live in

@@ -1,4 +1,5 @@
 public import Glibc
+import KioskProtocol
 
 /// Unix-domain socket addresses and the few blocking calls the daemon, kioskctl and the tests make on them
 /// (the NIO server has its own). One place fills `sockaddr_un`: a path in the file system, or one starting
@@ -79,6 +80,20 @@ public enum UnixSocket {
             offset += written
         }
         return true
+    }
+
+    /// Reads `fd` on the calling thread until end of file or an error, handing every line (newline
+    /// excluded, at most `limit` bytes; longer ones are dropped by ``LineSplitter``) to `onLine`. The
+    /// reading loop of every kiosk-socket client: run it on a thread of its own.
+    public static func readLines(_ fd: Int32, limit: Int = 1 << 20, _ onLine: ([UInt8]) -> Void) {
+        var splitter = LineSplitter(limit: limit)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { return }
+            splitter.append(buffer[0..<count])
+            while let line = try? splitter.next() { onLine(line) }
+        }
     }
 
     /// Sends one line to a line-oriented control socket and returns the one-line answer (blocking).

@@ -338,15 +338,8 @@ final class LineClient: @unchecked Sendable {
         self.fd = try UnixSocket.connect(path)
         let fd = self.fd
         Thread.detachNewThread { [self] in
-            var splitter = LineSplitter(limit: 1 << 20)
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                splitter.append(buffer[0..<count])
-                while let line = try? splitter.next() {
-                    if let message = try? KioskProtocol.decode(line) { self.received.withLock { $0.append(message) } }
-                }
+            UnixSocket.readLines(fd) { line in
+                if let message = try? KioskProtocol.decode(line) { self.received.withLock { $0.append(message) } }
             }
             Glibc.close(fd)
         }

@@ -18,15 +18,8 @@ final class SocketClient: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: KioskMessage.self)
         self.messages = stream
         Thread.detachNewThread {
-            var splitter = LineSplitter(limit: 1 << 20)
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                splitter.append(buffer[0..<count])
-                while let line = try? splitter.next() {
-                    if let message = try? KioskProtocol.decode(line) { continuation.yield(message) }
-                }
+            UnixSocket.readLines(fd) { line in
+                if let message = try? KioskProtocol.decode(line) { continuation.yield(message) }
             }
             continuation.finish()
         }

@@ -72,10 +72,7 @@ final class FlowHarness: Sendable {
 
     /// Types `pin` once the pad is waiting for it.
     func type(_ pin: String) async {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
-        while !self.pad.isEntering && clock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
-        self.pad.type(pin)
+        await self.pad.typeWhenAsked(pin)
     }
 
     /// Presents both cards (the ID card first).

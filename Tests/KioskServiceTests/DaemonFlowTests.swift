@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import KioskProtocol
 import KioskService
+import KioskSettings
 import TestSupport
 import Testing
 import UnixSocket
@@ -474,8 +475,8 @@ struct DaemonFlowTests {
         defer { unlink(config) }
         let refused = try await runProduct("kioskd", ["--config", config, "--check-config"])
         #expect(refused.status == 78 && refused.error.contains("metrics.address"), "\(refused.error)")
-        for host in ["127.0.0.1", "127.8.9.10", "::1", "localhost"] { #expect(MetricsHTTPServer.isLoopback(host), "\(host)") }
-        for host in ["0.0.0.0", "10.0.0.1", "::", "::2", "128.0.0.1", "example.com", ""] { #expect(!MetricsHTTPServer.isLoopback(host), "\(host)") }
+        for host in ["127.0.0.1", "127.8.9.10", "::1", "localhost"] { #expect(KioskSettings.isLoopback(host), "\(host)") }
+        for host in ["0.0.0.0", "10.0.0.1", "::", "::2", "128.0.0.1", "example.com", ""] { #expect(!KioskSettings.isLoopback(host), "\(host)") }
         await #expect(throws: (any Error).self) { _ = try await MetricsHTTPServer(host: "0.0.0.0", port: 0) { "" }.start() }
     }
 }

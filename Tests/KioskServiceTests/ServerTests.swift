@@ -43,8 +43,7 @@ struct ServerTests {
         client.send("Activation.Confirm", 11)
         #expect(await client.completion(11)?.header.completionCode == .success)
         for _ in 0..<2 {
-            while !served.host.pad.isEntering { try await Task.sleep(for: .milliseconds(5)) }
-            served.host.pad.type("802461")
+            #expect(await served.host.pad.typeWhenAsked("802461"))
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(await client.wait { $0.header.name == "Activation.ResultEvent" && $0.payload["state"]?.string == "approved" } != nil)

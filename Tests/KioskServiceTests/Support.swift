@@ -70,23 +70,14 @@ struct Served {
 final class TestClient: @unchecked Sendable {
     let fd: Int32
     private let lines = Mutex<[KioskMessage]>([])
-    private let rawLines = Mutex<[String]>([])
     let closed = Mutex(false)
 
     init(path: String) throws {
         self.fd = try UnixSocket.connect(path)
         let fd = self.fd
         Thread.detachNewThread { [self] in
-            var splitter = LineSplitter(limit: 1 << 20)
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                splitter.append(buffer[0..<count])
-                while let line = try? splitter.next() {
-                    self.rawLines.withLock { $0.append(String(decoding: line, as: UTF8.self)) }
-                    if let message = try? KioskProtocol.decode(line) { self.lines.withLock { $0.append(message) } }
-                }
+            UnixSocket.readLines(fd) { line in
+                if let message = try? KioskProtocol.decode(line) { self.lines.withLock { $0.append(message) } }
             }
             // The reader owns the descriptor: it closes it once the connection ended (disconnect() or the
             // daemon's close), under the lock disconnect() takes, so a reused descriptor number is never shut.

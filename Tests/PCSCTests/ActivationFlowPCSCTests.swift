@@ -95,10 +95,7 @@ extension PCSCIntegrationTests {
             }
 
             func type(_ pin: String) async {
-                let clock = ContinuousClock()
-                let deadline = clock.now.advanced(by: .seconds(10))
-                while !self.pad.isEntering && clock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
-                self.pad.type(pin)
+                await self.pad.typeWhenAsked(pin)
             }
 
             func finish() async {
