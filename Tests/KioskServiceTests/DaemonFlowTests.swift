@@ -12,8 +12,9 @@ import UnixSocket
 
 /// kioskd --mock as a process, driven over its socket as a kiosk screen would: every refusal, the bank's
 /// refusals that go back to PIN entry, cancel, card removal, a screen that disconnects, and protocol abuse
-/// with the daemon's memory measured.
-@Suite("kioskd over its socket: refusals, cancel, removal, disconnect, abuse", .timeLimit(.minutes(4)))
+/// with the daemon's memory measured. One kioskd at a time: seven started together on a 2-core machine
+/// starve the other suites' timeouts.
+@Suite("kioskd over its socket: refusals, cancel, removal, disconnect, abuse", .serialized, .timeLimit(.minutes(4)))
 struct DaemonFlowTests {
     /// The demo cardholder's ID card with some fields changed.
     static func idCard(_ changes: [String: String]) -> String {
@@ -53,14 +54,14 @@ struct DaemonFlowTests {
         for (index, refusal) in cases.enumerated() {
             let screen = try Screen.start(daemon, requestId: index + 1)
             #expect(await screen.stage("waitingForCards"), "\(refusal)")
-            #expect(daemon.sim("id place \(refusal.id)") == "ok")
-            #expect(daemon.sim("card insert \(refusal.card)") == "ok")
+            #expect(await daemon.sim("id place \(refusal.id)") == "ok")
+            #expect(await daemon.sim("card insert \(refusal.card)") == "ok")
             let notice = await screen.event("Activation.NoticeEvent")
             #expect(notice?.payload["message"]?["key"]?.string == refusal.key, "\(refusal): \(notice.map { "\($0.payload)" } ?? "no notice")")
             #expect(notice?.payload["message"]?["zhHans"]?.string?.isEmpty == false && notice?.payload["message"]?["en"]?.string?.isEmpty == false)
             #expect(await screen.stage("takeCards"), "\(refusal)")
-            daemon.sim("card remove")
-            daemon.sim("id remove")
+            await daemon.sim("card remove")
+            await daemon.sim("id remove")
             let completion = await screen.completion()
             #expect(completion?.header.completionCode == .commandErrorCode, "\(refusal)")
             #expect(completion?.payload["end"]?.string == "refused" && completion?.payload["errorCode"]?.string == "refused", "\(refusal)")
@@ -86,10 +87,10 @@ struct DaemonFlowTests {
         let rejecting = try await MockDaemon(arguments: ["--identity-verifier", "simulated-reject"])
         let refused = try Screen.start(rejecting)
         #expect(await refused.stage("waitingForCards"))
-        rejecting.sim("id place demo")
-        rejecting.sim("card insert ssc-demo")
+        await rejecting.sim("id place demo")
+        await rejecting.sim("card insert ssc-demo")
         #expect(await refused.event("Activation.NoticeEvent")?.payload["message"]?["key"]?.string == "check.identityNotVerified")
-        rejecting.sim("card remove")
+        await rejecting.sim("card remove")
         #expect(await refused.completion()?.payload["end"]?.string == "refused")
         refused.client.disconnect()
         #expect(await rejecting.stop() == 0)
@@ -98,13 +99,13 @@ struct DaemonFlowTests {
         // The customer rejects the details shown: cancelled, nothing sent.
         let rejected = try Screen.start(daemon)
         #expect(await rejected.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
+        await daemon.sim("id place demo")
+        await daemon.sim("card insert ssc-demo")
         #expect(await rejected.event("Activation.DetailsEvent") != nil)
         rejected.send("Activation.Reject", 2)
         #expect(await rejected.client.completion(2)?.header.completionCode == .success)
-        daemon.sim("card remove")
-        daemon.sim("id remove")
+        await daemon.sim("card remove")
+        await daemon.sim("id remove")
         let end = await rejected.completion()
         #expect(end?.header.completionCode == .canceled && end?.payload["end"]?.string == "cancelled", "\(end.map { "\($0)" } ?? "no completion")")
         rejected.client.disconnect()
@@ -112,8 +113,8 @@ struct DaemonFlowTests {
         // PINs that differ, then a weak PIN the bank refuses: both go back to entry; then the activation succeeds.
         let screen = try Screen.start(daemon, requestId: 5)
         #expect(await screen.stage("waitingForCards"))
-        daemon.sim("id place demo")
-        daemon.sim("card insert ssc-demo")
+        await daemon.sim("id place demo")
+        await daemon.sim("card insert ssc-demo")
         #expect(await screen.event("Activation.DetailsEvent") != nil)
         screen.send("Activation.Confirm", 6)
         #expect(await daemon.typePIN("802461"))
@@ -131,7 +132,7 @@ struct DaemonFlowTests {
         #expect(await daemon.typePIN("802461"))
         let result = await screen.event("Activation.ResultEvent")
         #expect(result?.payload["state"]?.string == "approved")
-        daemon.sim("card remove")
+        await daemon.sim("card remove")
         #expect(await screen.completion()?.header.completionCode == .success)
         #expect(!screen.transcript.contains("802461") && !screen.transcript.contains("111111"))
         screen.client.disconnect()
@@ -153,8 +154,8 @@ struct DaemonFlowTests {
         cancelled.client.send("Common.Cancel", 3, payload: ["requestIds": [1]])
         #expect(await cancelled.client.completion(3)?.header.completionCode == .success)
         #expect(await cancelled.stage("takeCards"))
-        daemon.sim("card remove")
-        daemon.sim("id remove")
+        await daemon.sim("card remove")
+        await daemon.sim("id remove")
         let cancelEnd = await cancelled.completion()
         #expect(cancelEnd?.header.completionCode == .canceled && cancelEnd?.payload["end"]?.string == "cancelled")
         cancelled.client.disconnect()
@@ -164,8 +165,8 @@ struct DaemonFlowTests {
         #expect(await removed.presentDemoCards(daemon))
         removed.send("Activation.Confirm", 11)
         #expect(await removed.stage("enteringPIN"))
-        #expect(daemon.sim("card remove") == "ok")
-        daemon.sim("id remove")
+        #expect(await daemon.sim("card remove") == "ok")
+        await daemon.sim("id remove")
         let removedEnd = await removed.completion()
         #expect(removedEnd?.header.completionCode == .commandErrorCode && removedEnd?.payload["end"]?.string == "cardRemoved")
         #expect(removedEnd?.payload["message"]?["key"]?.string == "flow.cardRemoved")
@@ -175,11 +176,11 @@ struct DaemonFlowTests {
         let vanishing = try Screen.start(daemon, requestId: 20)
         #expect(await vanishing.presentDemoCards(daemon))
         vanishing.client.disconnect()
-        daemon.sim("id remove")
+        await daemon.sim("id remove")
         #expect(
             await watcher.wait { $0.header.name == "Activation.StateChangedEvent" && $0.payload["stage"]?.string == "ended" && $0.payload["end"]?.string == "cancelled" }
                 != nil, "the other connection hears the activation end")
-        daemon.sim("card remove")
+        await daemon.sim("card remove")
         var idle = false
         for attempt in 100..<200 where !idle {
             watcher.send("Common.Status", attempt)
@@ -193,7 +194,7 @@ struct DaemonFlowTests {
         #expect(await watcher.completion(300)?.payload["activations"]?.array?.count == 0)
         let next = try Screen.start(daemon, requestId: 30)
         #expect(await next.activateApproved(daemon, confirmRequest: 31))
-        daemon.sim("id remove")
+        await daemon.sim("id remove")
         #expect(await next.completion()?.header.completionCode == .success)
         // The watcher saw the stages of the other connection's activation, without any personal data.
         let stages = watcher.messages.filter { $0.header.name == "Activation.StateChangedEvent" }
@@ -257,12 +258,13 @@ struct DaemonFlowTests {
         // Warm up: one whole activation and the code paths of the abuse, then the baseline.
         let warm = try Screen.start(daemon, requestId: 1_000_000)
         #expect(await warm.activateApproved(daemon, confirmRequest: 1_000_001))
-        daemon.sim("id remove")
+        await daemon.sim("id remove")
         #expect(await warm.completion()?.header.completionCode == .success)
         warm.client.disconnect()
         for client in try await Self.abuse(daemon) { client.disconnect() }
         try await Task.sleep(for: .seconds(1))
         let baseline = daemon.residentKiB
+        let baselineDescriptors = daemon.openDescriptors
 
         // The legitimate screen asks for status every 100 ms throughout.
         let served = Task { () -> (asked: Int, answered: Int, slowest: Duration) in
@@ -291,6 +293,8 @@ struct DaemonFlowTests {
         var rounds: [Int] = []
         for _ in 0..<3 {
             for client in try await Self.abuse(daemon) { client.disconnect() }
+            // Measured once the daemon has closed the round's connections (its descriptors are back).
+            #expect(await daemon.waitForDescriptors(atMost: baselineDescriptors), "kioskd holds \(daemon.openDescriptors) descriptors, \(baselineDescriptors) before")
             try await Task.sleep(for: .milliseconds(500))
             rounds.append(daemon.residentKiB)
         }

@@ -35,10 +35,12 @@ final class MockDaemon: @unchecked Sendable {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "kioskd did not serve \(self.socket) within 20 s"])
     }
 
-    /// One line to the simulated devices; returns the answer (`ok` or `error …`).
+    /// One line to the simulated devices; returns the answer (`ok` or `error …`). The blocking round trip
+    /// runs on a thread of its own, never on the cooperative pool the other suites share.
     @discardableResult
-    func sim(_ line: String) -> String {
-        (try? UnixSocket.request(self.control, line: line)) ?? "error: no control socket"
+    func sim(_ line: String) async -> String {
+        let control = self.control
+        return (try? await onOwnThread { try UnixSocket.request(control, line: line) }) ?? "error: no control socket"
     }
 
     /// Types `pin` once the PIN pad waits for it (it answers `error` until then).
@@ -46,7 +48,7 @@ final class MockDaemon: @unchecked Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
-            if self.sim("pin \(pin)") == "ok" { return true }
+            if await self.sim("pin \(pin)") == "ok" { return true }
             try? await Task.sleep(for: .milliseconds(30))
         }
         return false
@@ -61,6 +63,20 @@ final class MockDaemon: @unchecked Sendable {
 
     /// The daemon's log (stderr) so far.
     var log: String { (try? String(contentsOfFile: self.directory + "/kioskd.log", encoding: .utf8)) ?? "" }
+
+    /// Descriptors the daemon holds open (/proc/PID/fd).
+    var openDescriptors: Int { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.process.processIdentifier)/fd")) ?? []).count }
+
+    /// Waits up to 10 s for the daemon to hold no more than `count` descriptors.
+    func waitForDescriptors(atMost count: Int) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(10))
+        while self.openDescriptors > count {
+            guard clock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
 
     /// SIGTERM, then waits up to 10 s; SIGKILL if it did not stop. Returns the exit status (nil when killed);
     /// the log is printed when it is not 0.
@@ -119,8 +135,8 @@ struct Screen {
     /// The customer places the demo ID card and inserts `card`; true once the details are on the screen.
     func presentDemoCards(_ daemon: MockDaemon, card: String = "ssc-demo") async -> Bool {
         guard await self.stage("waitingForCards") else { return false }
-        daemon.sim("id place demo")
-        daemon.sim("card insert \(card)")
+        await daemon.sim("id place demo")
+        await daemon.sim("card insert \(card)")
         return await self.event("Activation.DetailsEvent") != nil
     }
 
@@ -136,7 +152,7 @@ struct Screen {
     func activateApproved(_ daemon: MockDaemon, confirmRequest: Int) async -> Bool {
         guard await self.presentDemoCards(daemon), await self.confirmAndTypePIN(daemon, confirmRequest: confirmRequest) else { return false }
         let approved = await self.event("Activation.ResultEvent")?.payload["state"]?.string == "approved"
-        daemon.sim("card remove")
+        await daemon.sim("card remove")
         return approved
     }
 

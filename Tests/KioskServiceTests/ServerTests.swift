@@ -5,6 +5,7 @@ import Glibc
 import KioskProtocol
 import KioskService
 import TestSupport
+import Synchronization
 import Testing
 import UnixSocket
 
@@ -200,19 +201,23 @@ struct ServerTests {
         for _ in 0..<15 {
             let served = try await Served.start()
             let path = served.path
-            let storm = Task.detached {
-                var opened = 0
-                while !Task.isCancelled && opened < 400 {
-                    if let fd = try? UnixSocket.connect(path) {
-                        opened += 1
-                        close(fd)
+            // Blocking connects, on a thread of their own (not the cooperative pool the other suites share).
+            let calm = Mutex(false)
+            let storm = Task {
+                try await onOwnThread {
+                    var opened = 0
+                    while !calm.withLock({ $0 }) && opened < 400 {
+                        if let fd = try? UnixSocket.connect(path) {
+                            opened += 1
+                            close(fd)
+                        }
                     }
                 }
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...30)))
             await served.stop()
-            storm.cancel()
-            _ = await storm.value
+            calm.withLock { $0 = true }
+            _ = await storm.result
             let clock = ContinuousClock()
             let deadline = clock.now.advanced(by: .seconds(3))
             while served.server.connectionCount > 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
