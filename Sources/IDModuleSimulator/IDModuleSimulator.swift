@@ -13,8 +13,22 @@ import Synchronization
 /// which is re-pointed when the module is plugged back, so clients reopen the same path.
 public final class IDModuleSimulator: Sendable {
     public struct Faults: Sendable, Hashable {
-        /// The next N answers carry a wrong checksum.
+        /// How line noise spoils an answer.
+        public enum Corruption: String, Sendable, Hashable, CaseIterable {
+            /// The checksum byte is wrong.
+            case checksum
+            /// The length field is larger than the frame: the rest never comes.
+            case length
+            /// A bit of the preamble is flipped: the bytes are no frame at all.
+            case preamble
+            /// The module itself saw our request corrupted and answers `10` (checksum error).
+            case moduleChecksumStatus
+        }
+        /// The next N answers are corrupted (a burst of line noise), in the manner of `corruption`.
         public var corruptChecksums = 0
+        public var corruption = Corruption.checksum
+        /// Only answers to reads (`30 01`, `30 10`) count towards and suffer `corruptChecksums`.
+        public var corruptOnlyReads = false
         /// Answers are written in small pieces with pauses (a frame arrives byte by byte).
         public var splitWrites = false
         /// Each answer is followed, in the same write, by a stray status frame (frames glued together).
@@ -158,24 +172,44 @@ public final class IDModuleSimulator: Sendable {
             assembler.append(buffer.prefix(count))
             while let result = assembler.next() {
                 let answer: ModuleFrame
+                var corrupt = false
                 switch result {
-                case .success(let frame): answer = self.answer(frame)
+                case .success(let frame):
+                    let command = ModuleCommand(frame: frame)
+                    let isRead = command == .readText || command == .readTextWithFingerprint
+                    corrupt = self.takeCorruption(isRead: isRead)
+                    // A module that received our request corrupted answers `10` and does nothing else.
+                    let refused = corrupt && self.faults.corruption == .moduleChecksumStatus
+                    answer = refused ? ModuleFrame(status: .checksumError) : self.answer(frame)
                 case .failure: answer = ModuleFrame(status: .checksumError)
                 }
-                self.write(answer, to: master)
+                self.write(answer, to: master, corrupt: corrupt)
             }
         }
     }
 
-    private func write(_ frame: ModuleFrame, to master: Int32) {
-        let faults = self.state.withLock { state -> Faults in
-            let faults = state.faults
-            if state.faults.corruptChecksums > 0 { state.faults.corruptChecksums -= 1 }
-            return faults
+    /// Whether this answer falls in a noise burst (and counts it).
+    private func takeCorruption(isRead: Bool) -> Bool {
+        self.state.withLock { state in
+            guard state.faults.corruptChecksums > 0, isRead || !state.faults.corruptOnlyReads else { return false }
+            state.faults.corruptChecksums -= 1
+            return true
         }
+    }
+
+    private func write(_ frame: ModuleFrame, to master: Int32, corrupt: Bool) {
+        let faults = self.faults
         if faults.delay > .zero { Thread.sleep(forTimeInterval: faults.delay.inSeconds) }
-        var bytes = faults.leadingNoise + frame.bytes
-        if faults.corruptChecksums > 0 { bytes[bytes.count - 1] ^= 0x5A }
+        var spoiled = frame.bytes
+        if corrupt {
+            switch faults.corruption {
+            case .checksum: spoiled[spoiled.count - 1] ^= 0x5A
+            case .length: spoiled[5] |= 0x01  // +256 bytes that never arrive
+            case .preamble: spoiled[3] ^= 0x10
+            case .moduleChecksumStatus: break  // answered `10` without acting on the request (above)
+            }
+        }
+        var bytes = faults.leadingNoise + spoiled
         if faults.gluedWrites { bytes += ModuleFrame(status: .ok).bytes }
         if faults.splitWrites {
             var offset = 0
@@ -225,7 +259,8 @@ public final class IDModuleSimulator: Sendable {
                 state.cardState = .found
                 return ModuleFrame(status: .cardFound, data: [0, 0, 0, 0])
             case .selectCard:
-                guard state.card != nil, state.cardState == .found else { return ModuleFrame(status: .selectFailed) }
+                // Select is repeatable: selecting the selected card again answers as the first time.
+                guard state.card != nil, state.cardState == .found || state.cardState == .selected else { return ModuleFrame(status: .selectFailed) }
                 state.cardState = .selected
                 return ModuleFrame(status: .ok, data: [UInt8](repeating: 0, count: 8))
             case .readText, .readTextWithFingerprint:

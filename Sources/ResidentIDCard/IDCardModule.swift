@@ -1,14 +1,25 @@
 import CardCore
+import Foundation
 import Synchronization
 
-/// Timeouts for the module's answers. Reads take longest: the module authenticates the card and reads
-/// 1,295 bytes (2,321 with fingerprints), ~0.1 s on the wire at 115200 baud plus the card's own time.
+/// Timeouts and retries for the module's answers. Reads take longest: the module authenticates the card and
+/// reads 1,295 bytes (2,321 with fingerprints), ~0.1 s on the wire at 115200 baud plus the card's own time.
 public struct IDModuleTimeouts: Hashable, Sendable {
     public var command: Duration
     public var read: Duration
-    public init(command: Duration = .seconds(1), read: Duration = .seconds(3)) {
+    /// How often a cheap, repeatable command (find, select, status, module ID) is sent while its answers
+    /// arrive corrupt (bad checksum or length, garbage, the module's own `10`/`11`). USB-serial lines pick up
+    /// noise in bursts; these commands change nothing on the card, so they ride a burst out.
+    public var queryAttempts: Int
+    /// Once a corrupt answer or stray bytes have arrived for such a command, this much silence ends the wait
+    /// (the rest of a frame whose length was corrupted never comes): the command is sent again at once
+    /// instead of after the whole timeout.
+    public var quietGap: Duration
+    public init(command: Duration = .seconds(1), read: Duration = .seconds(3), queryAttempts: Int = 5, quietGap: Duration = .milliseconds(100)) {
         self.command = command
         self.read = read
+        self.queryAttempts = max(1, queryAttempts)
+        self.quietGap = quietGap
     }
 }
 
@@ -38,27 +49,21 @@ public final class IDCardModule: Sendable {
         self.worker.stop()
     }
 
-    /// Sends `command` and returns the module's answer frame (any status). Retries once when a frame
-    /// was corrupt on either side or the device came back after a disconnect.
+    /// Sends `command` and returns the module's answer frame (any status but `10`/`11`).
+    ///
+    /// Corrupt answers (a bad checksum or length, garbage, or the module's own "checksum error"/"length
+    /// error" for our request) are handled by what the command does to the card:
+    /// - find, select, status and module ID change nothing: sent again (input flushed, the line resynchronised)
+    ///   up to ``IDModuleTimeouts/queryAttempts`` times, then ``IDModuleError/Reason/noisyLine``, a module fault;
+    /// - a read makes the module count the card as read: one corrupt answer is
+    ///   ``IDModuleError/Reason/malformedFrame`` (the customer places the card again);
+    /// - other commands are sent once more.
+    /// A device that went away is reopened once.
     public func perform(_ command: ModuleCommand) async throws(IDModuleError) -> ModuleFrame {
-        let timeout: Duration =
-            switch command {
-            case .readText, .readTextWithFingerprint, .readNewestAddress: self.timeouts.read
-            default: self.timeouts.command
-            }
+        let policy = ExchangePolicy(command, self.timeouts)
         let port = self.port
         do {
-            return try await self.worker.runUntyped { () throws -> ModuleFrame in
-                do {
-                    let frame = try Self.exchange(command, port: port, timeout: timeout)
-                    if let status = frame.status, status == .checksumError || status == .lengthError {
-                        return try Self.exchange(command, port: port, timeout: timeout)
-                    }
-                    return frame
-                } catch let error as IDModuleError where error.reason == .malformedFrame || error.reason == .deviceGone {
-                    return try Self.exchange(command, port: port, timeout: timeout)
-                }
-            }
+            return try await self.worker.runUntyped { () throws -> ModuleFrame in try Self.perform(command, port: port, policy: policy) }
         } catch let error as IDModuleError {
             throw error
         } catch {
@@ -66,23 +71,89 @@ public final class IDCardModule: Sendable {
         }
     }
 
+    /// How one command is exchanged: its timeout, how many corrupt answers it may meet, and what it reports
+    /// when they run out.
+    struct ExchangePolicy {
+        var timeout: Duration
+        var attempts: Int
+        var quietGap: Duration?
+        var exhausted: IDModuleError.Reason
+
+        init(_ command: ModuleCommand, _ timeouts: IDModuleTimeouts) {
+            switch command {
+            case .findCard, .selectCard, .status, .readModuleID:
+                self = ExchangePolicy(timeout: timeouts.command, attempts: timeouts.queryAttempts, quietGap: timeouts.quietGap, exhausted: .noisyLine)
+            case .readText, .readTextWithFingerprint:
+                self = ExchangePolicy(timeout: timeouts.read, attempts: 1, quietGap: nil, exhausted: .malformedFrame)
+            case .readNewestAddress:
+                self = ExchangePolicy(timeout: timeouts.read, attempts: 2, quietGap: nil, exhausted: .malformedFrame)
+            case .reset, .setBaudRate:
+                self = ExchangePolicy(timeout: timeouts.command, attempts: 2, quietGap: nil, exhausted: .malformedFrame)
+            }
+        }
+
+        init(timeout: Duration, attempts: Int, quietGap: Duration?, exhausted: IDModuleError.Reason) {
+            self.timeout = timeout
+            self.attempts = attempts
+            self.quietGap = quietGap
+            self.exhausted = exhausted
+        }
+    }
+
+    /// The exchange with its retries, on the module's thread.
+    static func perform(_ command: ModuleCommand, port: SerialPort, policy: ExchangePolicy) throws(IDModuleError) -> ModuleFrame {
+        var corrupt: [String] = []
+        var reopened = false
+        while true {
+            let problem: String
+            do {
+                let frame = try Self.exchange(command, port: port, timeout: policy.timeout, quietGap: policy.quietGap)
+                guard let status = frame.status, status == .checksumError || status == .lengthError else { return frame }
+                problem = "module answered \(status)"
+            } catch let error where error.reason == .malformedFrame {
+                problem = error.detail
+            } catch let error where error.reason == .deviceGone && !reopened {
+                reopened = true
+                continue
+            }
+            corrupt.append(problem)
+            guard corrupt.count < policy.attempts else {
+                let times = corrupt.count == 1 ? "" : " (\(corrupt.count) corrupt answers in a row)"
+                throw IDModuleError(policy.exhausted, detail: "\(command)\(times): \(problem)")
+            }
+            // Let the rest of a noise burst arrive; exchange() flushes it before sending again.
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+
     /// One request and its answer: flush stale input, write, read until one whole frame arrived.
-    static func exchange(_ command: ModuleCommand, port: SerialPort, timeout: Duration) throws(IDModuleError) -> ModuleFrame {
+    /// With `quietGap`, a wait that has seen only corrupt or partial data ends after that much silence.
+    static func exchange(_ command: ModuleCommand, port: SerialPort, timeout: Duration, quietGap: Duration? = nil) throws(IDModuleError) -> ModuleFrame {
         try port.open()
         port.flushInput()
         try port.write(command.frame.bytes, timeout: timeout)
-        let deadline = ContinuousClock.now.advanced(by: timeout)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
         var assembler = FrameAssembler()
         var problems: [ModuleFrameError] = []
+        var lastByte = clock.now
         while true {
-            let chunk = try port.read(until: deadline)
-            if chunk.isEmpty && ContinuousClock.now >= deadline {
+            let sawNoise = !problems.isEmpty || assembler.bufferedCount > 0 || assembler.discardedCount > 0
+            let wakeUp = quietGap.map { sawNoise ? min(deadline, lastByte.advanced(by: $0)) : deadline } ?? deadline
+            let chunk = try port.read(until: wakeUp)
+            if chunk.isEmpty && clock.now >= wakeUp {
                 if let problem = problems.last {
                     throw IDModuleError(.malformedFrame, detail: "\(command): \(problem)")
                 }
-                let partial = assembler.bufferedCount > 0 ? " (\(assembler.bufferedCount) bytes of an incomplete frame)" : ""
-                throw IDModuleError(.timeout, detail: "\(command): no answer within \(timeout)\(partial)")
+                if assembler.bufferedCount > 0 {
+                    throw IDModuleError(.malformedFrame, detail: "\(command): \(assembler.bufferedCount) bytes of a frame that never completed")
+                }
+                if assembler.discardedCount > 0 {
+                    throw IDModuleError(.malformedFrame, detail: "\(command): \(assembler.discardedCount) bytes that are not a frame")
+                }
+                throw IDModuleError(.timeout, detail: "\(command): no answer within \(timeout)")
             }
+            if !chunk.isEmpty { lastByte = clock.now }
             assembler.append(chunk)
             while let result = assembler.next() {
                 switch result {

@@ -101,7 +101,9 @@ public struct IDCardWatcher: Sendable {
         continuation.finish()
     }
 
-    /// select → read, then up to `readAttempts − 1` more times find → select → read.
+    /// select → read, then up to `readAttempts − 1` more times find → select → read. When a read failed and
+    /// the card is no longer found (most modules count a card as read once a read was answered, even a
+    /// corrupt answer), the failure is reported: the customer must lift the card and place it again.
     private func readWithRetries(failedBefore: inout Bool, _ continuation: AsyncStream<IDCardEvent>.Continuation) async throws
         -> IDCardData?
     {
@@ -109,13 +111,13 @@ public struct IDCardWatcher: Sendable {
         for attempt in 0..<self.readAttempts {
             do {
                 if attempt > 0 {
-                    guard try await self.module.findCard() else { return nil }  // the card left meanwhile
+                    guard try await self.module.findCard() else { break }
                 }
                 try await self.module.selectCard()
                 let card = try await self.module.readSelectedCard(fingerprint: self.fingerprint)
                 failedBefore = false
                 return card
-            } catch let error where [.deviceGone, .deviceUnavailable, .permissionDenied].contains(error.reason) {
+            } catch let error where [.deviceGone, .deviceUnavailable, .permissionDenied, .noisyLine].contains(error.reason) {
                 throw error
             } catch {
                 lastError = error

@@ -11,8 +11,12 @@ public struct IDModuleError: ExplainedError, Hashable, Sendable, CustomStringCon
         case deviceGone
         /// No complete answer within the timeout.
         case timeout
-        /// The answers are not frames (checksum, length) even after retries.
+        /// An answer to a read was corrupt (checksum, length, garbage): the module now counts the card as
+        /// read, so the customer must lift it and place it again.
         case malformedFrame
+        /// Every answer to a cheap, repeatable command (find, select, status) was corrupt, attempt after
+        /// attempt: noise on the serial line or a failing module, not the card.
+        case noisyLine
         /// No card on the reader.
         case noCard
         /// The module answered with this status.
@@ -42,6 +46,7 @@ public struct IDModuleError: ExplainedError, Hashable, Sendable, CustomStringCon
         case .deviceGone: "deviceGone"
         case .timeout: "timeout"
         case .malformedFrame: "malformedFrame"
+        case .noisyLine: "noisyLine"
         case .noCard: "noCard"
         case .moduleStatus: "moduleStatus"
         case .invalidCardData: "invalidCardData"
@@ -55,7 +60,9 @@ public struct IDModuleError: ExplainedError, Hashable, Sendable, CustomStringCon
         case .permissionDenied: what = "no permission to open the ID-card module's device (is the service user in group dialout?)"
         case .deviceGone: what = "ID-card module disconnected"
         case .timeout: what = "ID-card module did not answer in time"
-        case .malformedFrame: what = "ID-card module sent corrupt frames"
+        case .malformedFrame: what = "ID-card module sent a corrupt answer"
+        case .noisyLine:
+            what = "ID-card module's answers stayed corrupt over every retry (noise on the serial line: check the cable, the USB-serial adapter and its grounding, the baud rate)"
         case .noCard: what = "no ID card on the reader"
         case .moduleStatus(let status): what = "ID-card module answered \(status)"
         case .invalidCardData: what = "the ID card's data is invalid"
@@ -73,7 +80,7 @@ public struct IDModuleError: ExplainedError, Hashable, Sendable, CustomStringCon
         case .moduleStatus, .malformedFrame, .invalidCardData:
             CustomerMessage(key: "idcard.readFailed", zhHans: "身份证读取失败，请拿起身份证后重新放置。",
                 en: "The ID card could not be read. Please lift it and place it on the reader again.")
-        case .deviceUnavailable, .permissionDenied, .deviceGone, .timeout:
+        case .deviceUnavailable, .permissionDenied, .deviceGone, .timeout, .noisyLine:
             CustomerMessage(key: "idcard.readerUnavailable", zhHans: "身份证阅读器暂时无法使用，请联系工作人员。",
                 en: "The ID card reader is not working right now. Please ask a member of staff for help.")
         }

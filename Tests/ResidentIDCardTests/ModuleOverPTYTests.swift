@@ -69,14 +69,92 @@ struct PTYBench {
         await bench.finish()
     }
 
-    @Test func corruptChecksumIsRetriedOnce() async throws {
+    /// Line noise comes in bursts. Find and select change nothing on the card, so a burst of 1, 2 or 3 corrupt
+    /// answers (whatever the corruption) is ridden out and the read succeeds.
+    @Test(arguments: IDModuleSimulator.Faults.Corruption.allCases, [1, 2, 3])
+    func findAndSelectRideOutABurst(_ corruption: IDModuleSimulator.Faults.Corruption, _ burst: Int) async throws {
+        let bench = try PTYBench()
+        let fixture = try idFixture("resident-common")
+        bench.simulator.place(fixture)
+        bench.simulator.faults.corruption = corruption
+        bench.simulator.faults.corruptChecksums = burst  // on the answers to find
+        let card = try await bench.module.readCard()
+        #expect(card.idNumber == fixture.idNumber)
+        // A module that saw our request corrupted (`10`) did not act on it, so it records nothing.
+        let acted = corruption == .moduleChecksumStatus ? 0 : burst
+        #expect(bench.simulator.requests.filter { $0 == "find card" }.count == acted + 1)
+        bench.simulator.removeCard()
+        bench.simulator.place(fixture)
+        #expect(try await bench.module.findCard())
+        bench.simulator.faults.corruptChecksums = burst  // on the answers to select
+        try await bench.module.selectCard()
+        #expect(bench.simulator.requests.filter { $0 == "select card" }.count == 1 + acted + 1)
+        #expect(try await bench.module.readSelectedCard().idNumber == fixture.idNumber)
+        await bench.finish()
+    }
+
+    /// A line that stays corrupt is a module fault, not the card's: its own reason and the "reader not
+    /// working" message, after the bounded attempts and well within the command timeout per attempt.
+    @Test(arguments: IDModuleSimulator.Faults.Corruption.allCases)
+    func aLineThatStaysCorruptIsAModuleFault(_ corruption: IDModuleSimulator.Faults.Corruption) async throws {
         let bench = try PTYBench()
         bench.simulator.place(try idFixture("resident-common"))
-        bench.simulator.faults.corruptChecksums = 1
-        _ = try await bench.module.readCard()
-        bench.simulator.faults.corruptChecksums = 2
-        await #expect(throws: IDModuleError(.malformedFrame, detail: "")) { try await bench.module.status() }
-        #expect(try await bench.module.status() == .ok)
+        bench.simulator.faults.corruption = corruption
+        bench.simulator.faults.corruptChecksums = 100
+        let error = await #expect(throws: IDModuleError.self) { try await bench.module.readCard() }
+        #expect(error?.reason == .noisyLine)
+        #expect(error?.customerMessage.key == "idcard.readerUnavailable")
+        #expect(error?.operatorMessage.contains("5 corrupt answers in a row") == true)
+        #expect(bench.simulator.requests.filter { $0 == "find card" }.count == (corruption == .moduleChecksumStatus ? 0 : 5))
+        bench.simulator.faults.corruptChecksums = 0
+        #expect(try await bench.module.readCard().idNumber == (try idFixture("resident-common")).idNumber)
+        await bench.finish()
+    }
+
+    /// The module counts a card as read once it answered a read, so a corrupt read answer is not retried:
+    /// the customer is asked to lift the card and place it again, for a burst of any length.
+    @Test(arguments: [1, 2, 3])
+    func aCorruptReadAsksForTheCardAgain(_ burst: Int) async throws {
+        let bench = try PTYBench()
+        bench.simulator.place(try idFixture("resident-common"))
+        #expect(try await bench.module.findCard())
+        try await bench.module.selectCard()
+        bench.simulator.faults.corruptChecksums = burst
+        let error = await #expect(throws: IDModuleError.self) { try await bench.module.readSelectedCard() }
+        #expect(error?.reason == .malformedFrame)
+        #expect(error?.customerMessage.key == "idcard.readFailed")
+        #expect(bench.simulator.requests.filter { $0 == "read text and photo" }.count == 1)
+        await bench.finish()
+    }
+
+    /// The reader loop: bursts on find neither take the module offline nor lose the card; a corrupt read
+    /// answer is reported as a failed read (place it again), and the module stays online.
+    @Test(arguments: [1, 2, 3])
+    func readerLoopRidesOutBursts(_ burst: Int) async throws {
+        let bench = try PTYBench()
+        var watcher = IDCardWatcher(module: bench.module)
+        watcher.pollInterval = .milliseconds(50)
+        var events = watcher.events().makeAsyncIterator()
+        guard case .moduleOnline = await events.next() else { Issue.record("online"); return }
+        bench.simulator.faults.corruptChecksums = burst
+        try await Task.sleep(for: .milliseconds(300))  // the burst lands on the loop's finds
+        bench.simulator.place(try idFixture("resident-common"))
+        guard case .cardArrived = await events.next() else { Issue.record("burst of \(burst) on find: the card is read, the module stays online"); return }
+        bench.simulator.removeCard()
+        guard case .cardLeft = await events.next() else { Issue.record("left"); return }
+        // Now the burst hits the reads' answers: each time the module has counted the card as read, so the
+        // customer is asked to place it again (not a module fault), until the burst is over.
+        bench.simulator.faults.corruptOnlyReads = true
+        bench.simulator.faults.corruptChecksums = burst
+        for attempt in 1...burst {
+            bench.simulator.place(try idFixture("resident-common"))
+            guard case .readFailed(let error) = await events.next() else { Issue.record("corrupt read \(attempt): read failed"); return }
+            #expect(error.reason == .malformedFrame && error.customerMessage.key == "idcard.readFailed")
+            bench.simulator.removeCard()
+            try await Task.sleep(for: .milliseconds(150))
+        }
+        bench.simulator.place(try idFixture("resident-common"))
+        guard case .cardArrived = await events.next() else { Issue.record("after the burst the card is read"); return }
         await bench.finish()
     }
 
