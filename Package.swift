@@ -257,7 +257,7 @@ let package = Package(
         .testTarget(
             name: "KioskServiceTests",
             dependencies: [
-                "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator",
+                "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity",
                 "Journal", "KioskProtocol", "KioskService", "KioskSettings", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
             ],
             swiftSettings: swiftSettings),

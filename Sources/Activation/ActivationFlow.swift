@@ -83,6 +83,7 @@ public actor ActivationFlow {
         case .cardRemoved: self.cardPresent = false; self.removed(what: "social security card")
         case .cardReadFailed(let error): self.refuse(error.customerMessage, operatorMessage: error.operatorMessage)
         case .idModuleFailed(let detail): self.deviceFailed("ID module: \(detail)")
+        case .idCardReadFailed(let error): self.idCardReadFailed(error)
         case .readerFailed(let detail): self.deviceFailed("card reader: \(detail)")
         case .confirm: await self.confirmed()
         case .reject: self.cancel(reason: "details rejected on the screen")
@@ -107,6 +108,16 @@ public actor ActivationFlow {
         self.idPresent = false
         if case .ended = self.state { return }
         try? self.executor.journal.note("flow", detail: "\(self.id) ID card no longer found (kept: it was read)")
+    }
+
+    /// The module found a document but could not read it (a corrupt answer, an authentication failure):
+    /// nothing is wrong with the kiosk, so the flow keeps waiting and the screen asks for the card again.
+    private func idCardReadFailed(_ error: IDModuleError) {
+        guard case .waiting(nil, _, _) = self.state else {
+            try? self.executor.journal.note("flow", detail: "\(self.id) ID card read failed after it was read (ignored): \(error.reasonCode)")
+            return
+        }
+        self.emit(.notice(error.customerMessage, operatorMessage: error.operatorMessage))
     }
 
     private func cardInserted() {
@@ -149,7 +160,7 @@ public actor ActivationFlow {
         let context = Context(idCard: id, card: card, bank: bank)
         self.state = .confirming(context)
         self.emit(.details(ConfirmationDetails(
-            name: Masking.name(id.name), idNumber: Masking.citizenID(id.idNumber), cardNumber: Masking.tail(identity.cardNumber, keep: 4),
+            documentType: id.type.rawValue, document: id.type.customerMessage, name: Masking.name(id.name), idNumber: Masking.citizenID(id.idNumber), cardNumber: Masking.tail(identity.cardNumber, keep: 4),
             bankCardNumber: Masking.pan(bank.pan), cardExpiry: identity.expiryDate?.description)))
         self.enter(.confirming)
     }
@@ -222,7 +233,9 @@ public actor ActivationFlow {
         self.enter(.processing)
         let request = ActivationRequest(
             key: .random(), card: CardReference(pan: context.bank.pan, panSequenceNumber: context.bank.panSequenceNumber, expiry: context.bank.expiry),
-            cardholder: Cardholder(idNumber: context.idCard.idNumber, name: context.idCard.name), pinBlock: pinBlock,
+            cardholder: Cardholder(
+                idNumber: PersonalIDNumber.normalised(context.idCard.idNumber), name: context.idCard.name, idType: context.idCard.type.holderIDType),
+            pinBlock: pinBlock,
             terminalID: self.executor.gateway.profile.terminalID)
         let result: ExecutionResult
         do {

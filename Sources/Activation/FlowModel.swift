@@ -42,6 +42,11 @@ public enum FlowStage: String, Hashable, Sendable, CaseIterable {
 
 /// The details the customer confirms, masked as a customer screen shows them.
 public struct ConfirmationDetails: Hashable, Sendable, Codable {
+    /// The identity document's kind (``IDDocumentType``'s raw value: `residentIDCard`, `hmtResidencePermit`,
+    /// `foreignPermanentResident2017`, `foreignPermanentResident2023`).
+    public var documentType: String
+    /// The document's name for the customer (`document.<type>`, zh-Hans and English).
+    public var document: CustomerMessage
     public var name: String
     public var idNumber: String
     public var cardNumber: String
@@ -90,6 +95,8 @@ public enum FlowInput: Sendable {
     case idCardRead(IDCardData)
     case idCardLeft
     case idModuleFailed(String)
+    /// A document is on the reader but could not be read: the customer lifts it and places it again.
+    case idCardReadFailed(IDModuleError)
     case cardInserted
     case cardRead(SocialSecurityCardReading)
     case cardReadFailed(CardReadError)
@@ -148,4 +155,16 @@ public struct SimulatedIdentityVerifier: IdentityVerifier {
         if self.delay > .zero { try? await Task.sleep(for: self.delay) }
         return self.answer
     }
+}
+
+extension IDDocumentType {
+    /// The document's name as the details screen shows it.
+    public var customerMessage: CustomerMessage {
+        CustomerMessage(key: "document.\(self.rawValue)", zhHans: self.chineseName, en: self.englishName)
+    }
+
+    /// The document type as the bank request carries it (PBOC `9F62` style): `0` resident ID card, `5`
+    /// another document (the residence permits and foreign permanent residence cards have no code of their own
+    /// there; the number's form tells them apart).
+    public var holderIDType: Int { self == .residentIDCard ? 0 : 5 }
 }

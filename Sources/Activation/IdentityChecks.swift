@@ -16,8 +16,9 @@ public struct CheckRefusal: Error, Hashable, Sendable, ExplainedError {
         case rareCharacterNeedsStaff
         /// The ID document is not valid today.
         case idCardExpired
-        /// The ID document is not one this service accepts (resident ID card only).
-        case unsupportedDocument
+        /// The document's name cannot be compared by machine (a foreign card without a Chinese name and a bank
+        /// application without a holder name, or one cut short): staff compare it.
+        case documentNeedsStaff
         /// The social security card is past its expiry date.
         case socialSecurityCardExpired
         /// The card is locked or its application is.
@@ -40,7 +41,7 @@ public struct CheckRefusal: Error, Hashable, Sendable, ExplainedError {
     }
 
     /// True when staff can settle it at the kiosk (rare characters); otherwise the customer goes to a counter.
-    public var needsStaff: Bool { self.reason == .rareCharacterNeedsStaff }
+    public var needsStaff: Bool { self.reason == .rareCharacterNeedsStaff || self.reason == .documentNeedsStaff }
 
     public var customerMessage: CustomerMessage {
         switch self.reason {
@@ -56,9 +57,9 @@ public struct CheckRefusal: Error, Hashable, Sendable, ExplainedError {
         case .idCardExpired:
             CustomerMessage(key: "check.idCardExpired", zhHans: "您的身份证已过有效期，请使用有效证件。",
                 en: "Your ID card has expired. Please use a valid ID card.")
-        case .unsupportedDocument:
-            CustomerMessage(key: "check.unsupportedDocument", zhHans: "本机仅支持居民身份证，请到柜台办理。",
-                en: "This kiosk accepts resident ID cards only. Please go to a counter.")
+        case .documentNeedsStaff:
+            CustomerMessage(key: "check.documentNeedsStaff", zhHans: "您的证件需要工作人员协助核对姓名，请稍候。",
+                en: "A member of staff needs to check the name on your document; please wait.")
         case .socialSecurityCardExpired:
             CustomerMessage(key: "check.sscExpired", zhHans: "您的社会保障卡已过有效期，请到社保经办机构换卡。",
                 en: "Your social security card has expired. Please renew it at the social security office.")
@@ -81,23 +82,23 @@ public struct CheckRefusal: Error, Hashable, Sendable, ExplainedError {
 }
 
 /// The checks before anything goes to the bank (the bank's own checks come back as gateway outcomes).
+///
+/// Accepted identity documents (`cards.md` §3.4): the resident ID card, the residence permit of Hong Kong,
+/// Macao and Taiwan residents, and the foreign permanent residence ID card in its 2017 and 2023 layouts. The
+/// card's social security number is the document's number.
 public enum IdentityChecks {
-    /// Checks that the ID card and the social security card belong to the same person and that both are
+    /// Checks that the ID document and the social security card belong to the same person and that both are
     /// usable on `today`. Returns the first refusal, or `nil` when every check passed.
     public static func check(idCard: IDCardData, card: SocialSecurityCardReading, today: CalendarDate) -> CheckRefusal? {
-        guard idCard.type == .residentIDCard else { return CheckRefusal(.unsupportedDocument, detail: "document type \(idCard.type.rawValue)") }
-        if let end = idCard.validTo, !end.covers(today) { return CheckRefusal(.idCardExpired, detail: "ID card valid to \(end)") }
-        if let start = idCard.validFrom, today < start { return CheckRefusal(.idCardExpired, detail: "ID card valid from \(start)") }
+        if let end = idCard.validTo, !end.covers(today) { return CheckRefusal(.idCardExpired, detail: "\(idCard.type.rawValue) valid to \(end)") }
+        if let start = idCard.validFrom, today < start { return CheckRefusal(.idCardExpired, detail: "\(idCard.type.rawValue) valid from \(start)") }
+        if idCard.validTo == nil { return CheckRefusal(.idCardExpired, detail: "\(idCard.type.rawValue) holds no validity date") }
         guard let identity = card.identity else { return CheckRefusal(.socialSecurityCardLocked, detail: "the card's identity could not be read") }
         if let expiry = identity.expiryDate, expiry < today { return CheckRefusal(.socialSecurityCardExpired, detail: "card expired \(expiry)") }
-        guard Self.sameCitizenID(idCard.idNumber, identity.citizenID.value) else {
-            return CheckRefusal(.differentPerson, detail: "ID card \(Masking.citizenID(idCard.idNumber)) vs card \(identity.citizenID.masked)")
+        guard Self.sameCitizenID(idCard.idNumber, identity.socialSecurityNumber.value) else {
+            return CheckRefusal(.differentPerson, detail: "\(idCard.type.rawValue) \(Masking.citizenID(idCard.idNumber)) vs card \(identity.socialSecurityNumber.masked)")
         }
-        switch Self.compareNames(idCard: idCard.name, card: identity.name) {
-        case .same: break
-        case .needsStaff: return CheckRefusal(.rareCharacterNeedsStaff, detail: "the ID card's name has characters outside GBK; the card holds \(Masking.name(identity.name))")
-        case .different: return CheckRefusal(.nameMismatch, detail: "\(Masking.name(idCard.name)) vs \(Masking.name(identity.name))")
-        }
+        if let chinese = idCard.chineseName, let refusal = Self.checkChineseName(chinese, cardName: identity.name) { return refusal }
         if let error = card.bankError {
             switch error.reason {
             case .cardLocked, .applicationLocked: return CheckRefusal(.socialSecurityCardLocked, detail: error.operatorMessage)
@@ -105,18 +106,44 @@ public enum IdentityChecks {
             }
         }
         guard let bank = card.bank else { return CheckRefusal(.noBankApplication, detail: "no bank application data") }
-        if let holder = bank.holderID, !holder.isEmpty, !Self.sameCitizenID(holder, identity.citizenID.value) {
-            return CheckRefusal(.bankHolderMismatch, detail: "bank holder \(Masking.citizenID(holder)) vs card \(identity.citizenID.masked)")
+        if idCard.chineseName == nil, let refusal = Self.checkEnglishName(idCard: idCard, bankName: bank.holderName) { return refusal }
+        if let holder = bank.holderID, !holder.isEmpty, !Self.sameCitizenID(holder, identity.socialSecurityNumber.value) {
+            return CheckRefusal(.bankHolderMismatch, detail: "bank holder \(Masking.citizenID(holder)) vs card \(identity.socialSecurityNumber.masked)")
         }
         if let expiry = bank.expiry, expiry < today { return CheckRefusal(.socialSecurityCardExpired, detail: "bank application expired \(expiry)") }
         return nil
     }
 
-    /// Two citizen IDs are the same person's: equal after trimming, with `x` and `X` the same check character.
-    public static func sameCitizenID(_ a: String, _ b: String) -> Bool {
-        func normal(_ text: String) -> String { text.trimmingCharacters(in: .whitespaces).uppercased() }
-        return !normal(a).isEmpty && normal(a) == normal(b)
+    /// A Chinese name, where the document has one, against the name the social security card holds.
+    static func checkChineseName(_ chinese: String, cardName: String) -> CheckRefusal? {
+        switch Self.compareNames(idCard: chinese, card: cardName) {
+        case .same: return nil
+        case .needsStaff:
+            return CheckRefusal(.rareCharacterNeedsStaff, detail: "the document's name has characters outside GBK; the card holds \(Masking.name(cardName))")
+        case .different: return CheckRefusal(.nameMismatch, detail: "\(Masking.name(chinese)) vs \(Masking.name(cardName))")
+        }
     }
+
+    /// A foreign card without a Chinese name has only its English name: it is compared with the bank
+    /// application's holder name (case, spacing and separators normalised); when there is nothing to compare
+    /// it with, staff compare. Never a silent pass.
+    static func checkEnglishName(idCard: IDCardData, bankName: String?) -> CheckRefusal? {
+        guard let english = idCard.englishName, !Self.latinWords(english).isEmpty else {
+            return CheckRefusal(.documentNeedsStaff, detail: "\(idCard.type.rawValue) holds neither a Chinese nor an English name")
+        }
+        guard let bankName, !Self.latinWords(bankName).isEmpty else {
+            return CheckRefusal(.documentNeedsStaff, detail: "\(idCard.type.rawValue) has an English name only and the bank application no holder name")
+        }
+        switch Self.compareEnglishNames(document: english, bank: bankName) {
+        case .same: return nil
+        case .needsStaff:
+            return CheckRefusal(.documentNeedsStaff, detail: "the bank application's holder name \(Masking.name(bankName)) is the document's English name cut short")
+        case .different: return CheckRefusal(.nameMismatch, detail: "English name \(Masking.name(english)) vs bank holder \(Masking.name(bankName))")
+        }
+    }
+
+    /// Two identity document numbers are the same: equal after removing spaces, with `x` and `X` alike.
+    public static func sameCitizenID(_ a: String, _ b: String) -> Bool { PersonalIDNumber.same(a, b) }
 
     public enum NameComparison: Hashable, Sendable { case same, different, needsStaff }
 
@@ -131,5 +158,24 @@ public enum IdentityChecks {
         let fitting = a.filter { GB18030.fitsGBK(String($0)) }
         let sharesRest = fitting.allSatisfy { b.contains($0) }
         return sharesRest ? .needsStaff : .different
+    }
+
+    /// A document's English name against a bank application's holder name (EMV `5F20` is often written
+    /// `SURNAME/GIVEN NAMES`, at most 26 characters): the same words in the same order, ignoring case,
+    /// spacing and the `/`, `,` and `.` separators → same. A bank name that is the document's name cut at the
+    /// field's end → staff; anything else → different.
+    public static func compareEnglishNames(document: String, bank: String) -> NameComparison {
+        let a = Self.latinWords(document)
+        let b = Self.latinWords(bank)
+        if a == b { return .same }
+        let joinedA = a.joined(separator: " ")
+        let joinedB = b.joined(separator: " ")
+        if bank.count >= 20, joinedB.count < joinedA.count, joinedA.hasPrefix(joinedB) { return .needsStaff }
+        return .different
+    }
+
+    /// Upper-cased words, split on spaces and the separators names are written with.
+    static func latinWords(_ name: String) -> [String] {
+        name.uppercased().split { $0.isWhitespace || $0 == "/" || $0 == "," || $0 == "." || $0 == "\u{3000}" }.map(String.init)
     }
 }

@@ -1,6 +1,7 @@
 import APDU
 public import BankGateway
 import Foundation
+import Identity
 import KioskCrypto
 
 /// The simulated bank: a product feature (demo, kiosk-UI development, acceptance tests at an outlet) and
@@ -52,6 +53,9 @@ public actor SimulatedBank {
         /// Requests received with this key (duplicates included).
         public var requests: Int
         public var maskedPAN: String
+        /// The cardholder's document type and number (masked) as the request carried them.
+        public var holderIDType: Int?
+        public var maskedHolderID: String?
     }
 
     /// The bank's answer to one activation request.
@@ -111,7 +115,8 @@ public actor SimulatedBank {
         self.order.append(key)
         self.entries[key] = LedgerEntry(
             key: key, requestDigest: digest, state: .inFlight, code: "", bankReference: nil, effects: 0, requests: 1,
-            maskedPAN: request.card.description)
+            maskedPAN: request.card.description, holderIDType: request.cardholder.idType,
+            maskedHolderID: Masking.citizenID(request.cardholder.idNumber))
         if self.fixture.processingMilliseconds > 0 {
             try? await Task.sleep(for: .milliseconds(self.fixture.processingMilliseconds))
         }

@@ -97,7 +97,7 @@ public final class FlowDevices: Sendable {
             case .cardArrived(let card): await flow.send(.idCardRead(card))
             case .cardLeft: await flow.send(.idCardLeft)
             case .moduleOffline(let error): await flow.send(.idModuleFailed(error.operatorMessage))
-            case .readFailed(let error): await flow.send(.idModuleFailed("read failed: \(error.operatorMessage)"))
+            case .readFailed(let error): await flow.send(.idCardReadFailed(error))
             case .moduleOnline: break
             }
         }

@@ -19,6 +19,7 @@ enum Wire {
             return ("Activation.StageEvent", ["stage": .string(stage.rawValue), "message": self.message(message)])
         case .details(let details):
             return ("Activation.DetailsEvent", [
+                "documentType": .string(details.documentType), "document": self.message(details.document),
                 "name": .string(details.name), "idNumber": .string(details.idNumber), "cardNumber": .string(details.cardNumber),
                 "bankCardNumber": .string(details.bankCardNumber), "cardExpiry": details.cardExpiry.map(JSONValue.string) ?? .null,
             ])

@@ -68,7 +68,7 @@ public struct CardReport: Encodable, Sendable {
         if let identity = reading?.identity {
             self.socialSecurity = SocialSecurity(
                 cardNumber: unmasked ? identity.cardNumber : Masking.tail(identity.cardNumber),
-                citizenId: unmasked ? identity.citizenID.value : identity.citizenID.masked, name: identity.name,
+                citizenId: unmasked ? identity.socialSecurityNumber.value : identity.socialSecurityNumber.masked, name: identity.name,
                 gender: identity.gender?.rawValue, nation: identity.nation?.description, nationCode: identity.nation?.code,
                 birthDate: identity.birthDate?.description, birthplace: identity.birthplace,
                 issueDate: identity.issueDate?.description, expiryDate: identity.expiryDate?.description,

@@ -98,6 +98,7 @@ struct Activate: AsyncParsableCommand {
                 if stage == "confirmingPIN" || done.insert(stage).inserted { try await self.customer(stage: stage) }
             case (.event, "Activation.DetailsEvent"):
                 let p = message.payload
+                self.say("  证件 document: \(text(p["document"]))")
                 self.say("  姓名 name: \(p["name"]?.string ?? "")  身份证 ID: \(p["idNumber"]?.string ?? "")  社保卡 card: \(p["cardNumber"]?.string ?? "")  银行卡 bank card: \(p["bankCardNumber"]?.string ?? "")")
                 if self.yes || self.simulateCustomer != nil {
                     self.say("  → confirmed")

@@ -134,7 +134,7 @@ struct DemoService: Service {
         case .stage(let stage, let message):
             self.logger.info("screen [\(stage.rawValue)] \(message.zhHans) / \(message.en)")
         case .details(let details):
-            self.logger.info("screen [details] 姓名 \(details.name)  身份证 \(details.idNumber)  社保卡号 \(details.cardNumber)  银行卡号 \(details.bankCardNumber)  有效期 \(details.cardExpiry ?? "-")")
+            self.logger.info("screen [details] 证件 \(details.document.zhHans)  姓名 \(details.name)  身份证 \(details.idNumber)  社保卡号 \(details.cardNumber)  银行卡号 \(details.bankCardNumber)  有效期 \(details.cardExpiry ?? "-")")
         case .pinProgress(let digits):
             self.logger.info("screen [PIN] \(String(repeating: "●", count: digits))\(String(repeating: "○", count: max(0, 6 - digits)))")
         case .timeoutWarning(let stage, let seconds):

@@ -5,6 +5,7 @@ import Foundation
 import Identity
 import Journal
 import Messages
+import ResidentIDCard
 import SocialSecurityCard
 import TestSupport
 import Testing
@@ -59,7 +60,7 @@ struct FlowTests {
     @Test("check refusals end the flow before the bank: different person, expired ID, expired or locked card, no bank application, verifier says no")
     func refusals() async throws {
         var expiredID = try await FlowHarness.reading("v2-common")
-        expiredID.identity?.citizenID = try CitizenID("450102196511110519")
+        expiredID.identity?.socialSecurityNumber = try PersonalIDNumber("450102196511110519")
         expiredID.identity?.name = "韦国强"
         let cases: [(String, String, SocialSecurityCardReading?, String)] = [
             ("resident-common", "v2-t0-x", nil, "check.differentPerson"),
@@ -99,10 +100,89 @@ struct FlowTests {
         #expect(await rejected.waitFor { $0.contains { $0.notice == "check.identityNotVerified" } })
     }
 
+    /// Social security cards issued to foreign permanent residents and to Hong Kong, Macao and Taiwan residents:
+    /// the card's number is the document's, and the names are compared by the document's rules.
+    @Test("foreign permanent residents (2017, 2023) and HK/Macao/Taiwan residents activate with their own document", arguments: [
+        ("hmt-permit", "hmt-permit", "hmtResidencePermit", 5),
+        ("foreign-2017", "foreign-2017", "foreignPermanentResident2017", 5),
+        ("foreign-2023", "foreign-2023", "foreignPermanentResident2023", 5),
+        ("foreign-2017-english", "foreign-2017-english", "foreignPermanentResident2017", 5),
+        ("resident-common", "v2-common", "residentIDCard", 0),
+    ])
+    func otherDocumentsActivate(_ id: String, _ card: String, _ type: String, _ idType: Int) async throws {
+        let harness = try FlowHarness()
+        try await harness.present(id: id, card: card)
+        #expect(await harness.waitForStage(.confirming), "\(id): \(harness.events)")
+        let details = try #require(harness.events.compactMap { if case .details(let d) = $0 { d } else { nil } }.first)
+        #expect(details.documentType == type && details.document.key == "document.\(type)")
+        #expect(!details.document.zhHans.isEmpty && !details.document.en.isEmpty)
+        let document = try FlowHarness.idCard(id)
+        #expect(details.idNumber == Masking.citizenID(document.idNumber) && !details.idNumber.contains(document.idNumber.dropFirst(3).prefix(8)))
+        await harness.flow.send(.confirm)
+        await harness.type("802461")
+        await harness.type("802461")
+        #expect(await harness.waitForStage(.takeCards))
+        let ledger = await harness.bank.ledger()
+        #expect(ledger.count == 1 && ledger.first?.effects == 1)
+        #expect(ledger.first?.maskedHolderID == Masking.citizenID(document.idNumber) && ledger.first?.holderIDType == idType)
+        #expect(harness.events.contains { if case .result("approved", _, _) = $0 { true } else { false } })
+    }
+
+    @Test("a foreign card whose name cannot be compared goes to staff with its own message; a different person is refused")
+    func otherDocumentsRefused() async throws {
+        // The bank application's holder name is the English name cut at 26 characters: staff compare.
+        let cut = try FlowHarness()
+        try await cut.present(id: "foreign-2023-english", card: "foreign-2023-english")
+        #expect(await cut.waitFor { $0.contains { $0.notice == "check.documentNeedsStaff" } }, "\(cut.events)")
+        // No holder name at all on the bank application: staff compare.
+        var bare = try await FlowHarness.reading("foreign-2017-english")
+        bare.bank?.holderName = nil
+        let none = try FlowHarness()
+        await none.flow.start()
+        await none.flow.send(.idCardRead(try FlowHarness.idCard("foreign-2017-english")))
+        await none.flow.send(.cardInserted)
+        await none.flow.send(.cardRead(bare))
+        #expect(await none.waitFor { $0.contains { $0.notice == "check.documentNeedsStaff" } }, "\(none.events)")
+        // Another English name on the bank application: a name mismatch.
+        var other = try await FlowHarness.reading("foreign-2017-english")
+        other.bank?.holderName = "SMITH/JANE"
+        let mismatch = try FlowHarness()
+        await mismatch.flow.start()
+        await mismatch.flow.send(.idCardRead(try FlowHarness.idCard("foreign-2017-english")))
+        await mismatch.flow.send(.cardInserted)
+        await mismatch.flow.send(.cardRead(other))
+        #expect(await mismatch.waitFor { $0.contains { $0.notice == "check.nameMismatch" } }, "\(mismatch.events)")
+        // A foreign card with a resident's social security card: different person.
+        let different = try FlowHarness()
+        try await different.present(id: "foreign-2017", card: "v2-common")
+        #expect(await different.waitFor { $0.contains { $0.notice == "check.differentPerson" } })
+        // An HK permit's Chinese name against another name on the card: name mismatch.
+        var renamed = try await FlowHarness.reading("hmt-permit")
+        renamed.identity?.name = "陈小文"
+        let hmt = try FlowHarness()
+        await hmt.flow.start()
+        await hmt.flow.send(.idCardRead(try FlowHarness.idCard("hmt-permit")))
+        await hmt.flow.send(.cardInserted)
+        await hmt.flow.send(.cardRead(renamed))
+        #expect(await hmt.waitFor { $0.contains { $0.notice == "check.nameMismatch" } })
+        for harness in [cut, none, mismatch, different, hmt] { #expect(await harness.bank.ledger().isEmpty) }
+    }
+
+    @Test("English names: case, spacing and separators normalised; a cut-short bank name goes to staff")
+    func englishNames() {
+        #expect(IdentityChecks.compareEnglishNames(document: "SMITH, JOHN PETER", bank: "smith/john  peter") == .same)
+        #expect(IdentityChecks.compareEnglishNames(document: "Maria  Schmidt", bank: "MARIA SCHMIDT") == .same)
+        #expect(IdentityChecks.compareEnglishNames(document: "SMITH, JOHN", bank: "JOHN/SMITH") == .different)
+        #expect(IdentityChecks.compareEnglishNames(document: "SMITH, JOHN", bank: "SMITH/JANE") == .different)
+        #expect(IdentityChecks.compareEnglishNames(document: "JONATHAN CHRISTOPHER EDWARD WILLIA ALEXANDER", bank: "JONATHAN CHRISTOPHER EDWAR") == .needsStaff)
+        #expect(IdentityChecks.compareEnglishNames(document: "SMITH, JOHN PETER", bank: "SMITH") == .different)
+        #expect(IdentityChecks.sameCitizenID("usa310080101001", "USA310080101001 "))
+    }
+
     @Test("a rare character the card cannot hold goes to staff, never passes silently")
     func rareCharacter() async throws {
         var reading = try await FlowHarness.reading("v2-common")
-        reading.identity?.citizenID = try CitizenID("440304199003070026")
+        reading.identity?.socialSecurityNumber = try PersonalIDNumber("440304199003070026")
         reading.identity?.name = "王吉"  // the issuer's GBK substitute
         reading.bank?.holderID = "440304199003070026"
         let harness = try FlowHarness()
@@ -190,6 +270,26 @@ struct FlowTests {
                 #expect(try harness.journal.recent().isEmpty)
             }
         }
+    }
+
+    @Test("an ID card that could not be read asks for it again and keeps waiting; the next read goes on")
+    func idCardReadFailureAsksAgain() async throws {
+        let harness = try FlowHarness()
+        await harness.flow.start()
+        await harness.flow.send(.cardInserted)
+        await harness.flow.send(.cardRead(try await FlowHarness.reading("v2-common")))
+        await harness.flow.send(.idCardReadFailed(IDModuleError(.malformedFrame, detail: "read text and photo: CHK 1, expected 2")))
+        #expect(await harness.waitFor { $0.contains { $0.notice == "idcard.readFailed" } })
+        #expect(await harness.flow.currentStage != .ended && harness.events.allSatisfy { if case .ended = $0 { false } else { true } })
+        await harness.flow.send(.idCardRead(try FlowHarness.idCard("resident-common")))
+        #expect(await harness.waitForStage(.confirming))
+        // Once the ID card is read, a later failed read (the module re-finding it) changes nothing.
+        await harness.flow.send(.idCardReadFailed(IDModuleError(.moduleStatus(.readFailed), detail: "read")))
+        await harness.flow.send(.confirm)
+        await harness.type("802461")
+        await harness.type("802461")
+        #expect(await harness.waitForStage(.takeCards))
+        #expect(await harness.bank.ledger().count == 1)
     }
 
     @Test("an ID card no longer found after it was read does not end the flow (modules stop finding a read card)")

@@ -3,6 +3,7 @@ import BankSimulator
 import BankSimulatorServer
 import Foundation
 import Glibc
+import Identity
 import KioskProtocol
 import KioskService
 import KioskSettings
@@ -45,7 +46,10 @@ struct DaemonFlowTests {
             Refusal(description: "different person", id: fixtures + "idcard/resident-x-longterm.json", card: "ssc-demo", key: "check.differentPerson"),
             Refusal(description: "same number, other name", id: try daemon.write("name.json", Self.idCard(["name": "张四"])), card: "ssc-demo", key: "check.nameMismatch"),
             Refusal(description: "ID card expired", id: try daemon.write("expired.json", Self.idCard(["validFrom": "2000-01-01", "validTo": "2020-01-01"])), card: "ssc-demo", key: "check.idCardExpired"),
-            Refusal(description: "not a resident ID card", id: fixtures + "idcard/foreign-2017.json", card: "ssc-demo", key: "check.unsupportedDocument"),
+            Refusal(description: "a foreigner's card with a resident's social security card", id: fixtures + "idcard/foreign-2017.json", card: "ssc-demo", key: "check.differentPerson"),
+            Refusal(
+                description: "a foreign card whose English name the bank application holds cut short",
+                id: fixtures + "idcard/foreign-2023-english.json", card: fixtures + "ssc/foreign-2023-english.json", key: "check.documentNeedsStaff"),
             Refusal(description: "social security card expired", id: "demo", card: fixtures + "ssc/expired.json", key: "check.sscExpired"),
             Refusal(description: "social security card locked", id: "demo", card: fixtures + "ssc/card-locked.json", key: "card.ssc.cardLocked"),
             Refusal(description: "no bank application", id: "demo", card: fixtures + "ssc/no-bank.json", key: "check.noBankApplication"),
@@ -79,6 +83,37 @@ struct DaemonFlowTests {
         let log = daemon.log
         #expect(log.contains("differentPerson") && log.contains("bankHolderMismatch"), "\(log.suffix(2000))")
         for number in ["440303198101011117", "11010819750612008X", "6228230029000005274"] { #expect(!log.contains(number), "\(number) in kioskd's log") }
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("HK/Macao/Taiwan residence permits and foreign permanent residence cards (2017, 2023) activate; the details name the document")
+    func otherDocuments() async throws {
+        let daemon = try await MockDaemon()
+        let fixtures = "\(fixturesDirectory)/"
+        let documents = [
+            ("hmt-permit", "hmtResidencePermit", "810000199501010023"), ("foreign-2017", "foreignPermanentResident2017", "USA310080101001"),
+            ("foreign-2023", "foreignPermanentResident2023", "931156198002020017"), ("foreign-2017-english", "foreignPermanentResident2017", "GBR440085031502"),
+        ]
+        for (index, (name, type, number)) in documents.enumerated() {
+            let screen = try Screen.start(daemon, requestId: 10 * index + 1)
+            #expect(await screen.stage("waitingForCards"))
+            #expect(await daemon.sim("id place \(fixtures)idcard/\(name).json") == "ok")
+            #expect(await daemon.sim("card insert \(fixtures)ssc/\(name).json") == "ok")
+            let details = await screen.event("Activation.DetailsEvent")
+            #expect(details?.payload["documentType"]?.string == type, "\(name): \(details.map { "\($0.payload)" } ?? "no details")")
+            #expect(details?.payload["document"]?["key"]?.string == "document.\(type)")
+            #expect(details?.payload["document"]?["zhHans"]?.string?.isEmpty == false && details?.payload["document"]?["en"]?.string?.isEmpty == false)
+            #expect(details?.payload["idNumber"]?.string == Masking.citizenID(number))
+            #expect(await screen.confirmAndTypePIN(daemon, confirmRequest: 10 * index + 2))
+            let result = await screen.event("Activation.ResultEvent")
+            #expect(result?.payload["state"]?.string == "approved", "\(name): \(result.map { "\($0.payload)" } ?? "no result")")
+            await daemon.sim("card remove")
+            await daemon.sim("id remove")
+            #expect(await screen.completion()?.header.completionCode == .success, "\(name)")
+            #expect(!screen.transcript.contains(number), "\(name): the document number went to the screen unmasked")
+            screen.client.disconnect()
+        }
+        #expect(!daemon.log.contains("931156198002020017") && !daemon.log.contains("USA310080101001"))
         #expect(await daemon.stop() == 0)
     }
 

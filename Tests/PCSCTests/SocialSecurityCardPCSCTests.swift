@@ -62,7 +62,7 @@ extension PCSCIntegrationTests {
             try await self.withCard(name) { fixture in
                 let reading = try await self.read()
                 let identity = try #require(reading.identity)
-                #expect(identity.citizenID.value == fixture.citizenId)
+                #expect(identity.socialSecurityNumber.value == fixture.citizenId)
                 #expect(identity.name == fixture.name)
                 #expect(identity.specVersion.text == fixture.specVersion)
                 #expect(identity.birthDate?.description == fixture.birthDate)
@@ -163,7 +163,7 @@ extension PCSCIntegrationTests {
                 let responses = try await Self.runScriptor(reader: Self.cardSlot.readerName, script: script)
                 #expect(responses.count == 7)
                 let id = try SSSECodec.record(Array(responses[2].dropLast(2)))
-                #expect(String(decoding: id.value, as: UTF8.self) == ours.identity?.citizenID.value)
+                #expect(String(decoding: id.value, as: UTF8.self) == ours.identity?.socialSecurityNumber.value)
                 let name = try SSSECodec.record(Array(responses[3].dropLast(2)))
                 #expect(try GB18030.decode(name.value) == ours.identity?.name)
                 let birth = try SSSECodec.record(Array(responses[4].dropLast(2)))

@@ -53,7 +53,7 @@ let allReadableFixtures = [
         let reading = try await bench.read()
         let identity = try #require(reading.identity)
         let fixture = bench.fixture
-        #expect(identity.citizenID.value == fixture.citizenId)
+        #expect(identity.socialSecurityNumber.value == fixture.citizenId)
         #expect(identity.name == fixture.name)
         #expect(identity.cardNumber == fixture.cardNumber)
         #expect(identity.specVersion.text == fixture.specVersion)
@@ -92,7 +92,7 @@ let allReadableFixtures = [
     @Test func t0CardUsesGetResponseAndLengthCorrection() async throws {
         let bench = try Bench("v2-t0-x")
         let reading = try await bench.read()
-        #expect(reading.identity?.citizenID.value == "11010819750612008X")
+        #expect(reading.identity?.socialSecurityNumber.value == "11010819750612008X")
         #expect(bench.card.received.contains { $0.hasPrefix("00C00000") })
         #expect(reading.bank?.pan == "6217000010002345678")
         // PPSE answered, so the PSE is never selected.

@@ -31,7 +31,7 @@ import VirtualCards
         var options = CardReadOptions()
         options.terminal = TerminalData(date: [0x26, 0x11, 0x29], time: [0x12, 0, 0], unpredictableNumber: [1, 2, 3, 4])
         let replayed = try await SocialSecurityCardReader.read(connection: connection, options: options)
-        #expect(replayed.identity?.citizenID.value == "11010519491231002X")
+        #expect(replayed.identity?.socialSecurityNumber.value == "11010519491231002X")
         #expect(replayed.identity?.name.hasPrefix("测试") == true)
         #expect(replayed.bank?.pan.hasPrefix("62000") == true)
         #expect(replayed.bank?.pan.count == original.bank?.pan.count)

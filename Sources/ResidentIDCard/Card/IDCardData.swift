@@ -22,6 +22,15 @@ public enum IDDocumentType: String, Hashable, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// The document's name in English.
+    public var englishName: String {
+        switch self {
+        case .residentIDCard: "Resident ID card"
+        case .hmtResidencePermit: "Residence permit for Hong Kong, Macao and Taiwan residents"
+        case .foreignPermanentResident2017, .foreignPermanentResident2023: "Foreign permanent resident ID card"
+        }
+    }
+
     /// The document's Chinese name.
     public var chineseName: String {
         switch self {
@@ -58,7 +67,7 @@ public enum Validity: Hashable, Sendable, CustomStringConvertible {
 /// masked; use the properties where the data is needed.
 public struct IDCardData: Hashable, Sendable {
     public var type: IDDocumentType
-    /// The Chinese name (the English name for a 2017 foreign card that has no Chinese one).
+    /// The Chinese name (the English name for a foreign card that has no Chinese one).
     public var name: String
     public var englishName: String?
     public var gender: Gender?
@@ -95,6 +104,18 @@ public struct IDCardData: Hashable, Sendable {
         self.photo = photo
         self.hasFingerprint = hasFingerprint
     }
+
+    /// The Chinese name, when the document has one. Foreign permanent residence cards may hold only an
+    /// English name; their ``name`` is then the English one and this is `nil`.
+    public var chineseName: String? {
+        switch self.type {
+        case .residentIDCard, .hmtResidencePermit: self.name.isEmpty ? nil : self.name
+        case .foreignPermanentResident2017, .foreignPermanentResident2023: self.name.isEmpty || self.name == self.englishName ? nil : self.name
+        }
+    }
+
+    /// The document number as an identity document number (`nil` when it is not a valid one).
+    public var documentNumber: PersonalIDNumber? { try? PersonalIDNumber(self.idNumber) }
 
     /// The document number masked as logs and screens show it.
     public var maskedIDNumber: String { Masking.citizenID(self.idNumber) }

@@ -68,12 +68,16 @@ public enum IDCardText {
                 data.idNumber.dropFirst(3).allSatisfy(\.isNumber)
             else { throw IDCardDataError(field: "permit number", detail: "not 3 letters and 12 digits") }
         case .foreignPermanentResident2023:
-            data.name = try field("Chinese name", 0, 30)
+            let chinese = try field("Chinese name", 0, 30)
             data.gender = try Self.gender(try field("gender", 30, 2))
             data.renewalCount = Int(try field("renewal count", 32, 4))
             data.birthDate = try Self.date(try field("birth date", 36, 16), field: "birth date")
-            let english = try field("English name", 52, 70) + (try field("English name (continued)", 220, 22))
+            // One name in two fields: join the fields first, then strip the padding once, so a space that
+            // ends the first field (the break between two words) is kept.
+            let english = try Self.string(
+                text, [Field(name: "English name", offset: 52, length: 70), Field(name: "English name (continued)", offset: 220, length: 22)])
             data.englishName = english.isEmpty ? nil : english
+            data.name = chinese.isEmpty ? english : chinese
             data.idNumber = try field("ID number", 122, 36)
             data.validFrom = try Self.date(try field("valid from", 188, 16), field: "valid from")
             data.validTo = try Self.validity(try field("valid to", 204, 16))
@@ -88,11 +92,20 @@ public enum IDCardText {
 
     /// A field as text: UTF-16LE, trailing spaces and NULs removed.
     static func string(_ bytes: [UInt8], _ field: Field) throws(IDCardDataError) -> String {
+        try Self.string(bytes, [field])
+    }
+
+    /// Fields that hold one value between them, joined as they stand and then stripped of trailing
+    /// padding once (the padding of a full first field is part of the value).
+    static func string(_ bytes: [UInt8], _ fields: [Field]) throws(IDCardDataError) -> String {
         var units: [UInt16] = []
-        units.reserveCapacity(field.length / 2)
-        for index in stride(from: field.offset, to: field.offset + field.length, by: 2) {
-            units.append(UInt16(bytes[index]) | UInt16(bytes[index + 1]) << 8)
+        units.reserveCapacity(fields.reduce(0) { $0 + $1.length / 2 })
+        for field in fields {
+            for index in stride(from: field.offset, to: field.offset + field.length, by: 2) {
+                units.append(UInt16(bytes[index]) | UInt16(bytes[index + 1]) << 8)
+            }
         }
+        let field = fields[0]
         while let last = units.last, last == 0x0020 || last == 0x0000 || last == 0x3000 { units.removeLast() }
         var scalars = String.UnicodeScalarView()
         var iterator = units.makeIterator()
@@ -191,7 +204,7 @@ public enum IDCardText {
             put(data.authorityCode ?? "", 240, 8)
         case .foreignPermanentResident2023:
             let english = data.englishName ?? ""
-            put(data.name, 0, 30)
+            put(data.name == data.englishName ? "" : data.name, 0, 30)
             put(genderCode(data.gender), 30, 2)
             put(data.renewalCount.map { $0 < 10 ? "0\($0)" : String($0) } ?? "", 32, 4)
             put(data.birthDate?.digits ?? "", 36, 16)

@@ -28,8 +28,9 @@ public struct SocialSecurityIdentity: Hashable, Sendable {
     public var expiryDate: CalendarDate?
     /// EF05/07, 9 characters (`X00000019`).
     public var cardNumber: String
-    /// EF06/08: the social security number, which is the citizen ID number.
-    public var citizenID: CitizenID
+    /// EF06/08: the social security number, which is the holder's identity document number: the citizen ID,
+    /// an HK/Macao/Taiwan residence permit's number, or a foreign permanent residence card's number.
+    public var socialSecurityNumber: PersonalIDNumber
     /// EF06/09 + 4E, decoded from GB18030.
     public var name: String
     public var gender: Gender?
@@ -87,7 +88,7 @@ extension SocialSecurityIdentity {
 
         let idText = try ascii(.socialSecurityNumber)
         do {
-            self.citizenID = try CitizenID(idText)
+            self.socialSecurityNumber = try PersonalIDNumber(idText)
         } catch {
             throw invalid(.socialSecurityNumber, error.description)
         }
@@ -138,7 +139,7 @@ extension String {
 extension SocialSecurityIdentity: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Masked: safe to log. The clear values are only in the properties.
     public var description: String {
-        "SocialSecurityIdentity(spec \(self.specVersion), card \(Masking.tail(self.cardNumber)), ID \(self.citizenID.masked), name \(Masking.name(self.name)))"
+        "SocialSecurityIdentity(spec \(self.specVersion), card \(Masking.tail(self.cardNumber)), ID \(self.socialSecurityNumber.masked), name \(Masking.name(self.name)))"
     }
     public var debugDescription: String { self.description }
     public var customMirror: Mirror { Mirror(self, children: ["masked": self.description], displayStyle: .struct) }
