@@ -130,7 +130,7 @@ public final class VPCDCard: Sendable {
     private func serve(generation: Int) {
         var backoff = 0.02
         while self.stillInserted(generation) {
-            guard let socket = Self.connect(host: self.host, port: self.port) else {
+            guard let socket = Self.connect(host: self.host, port: self.port, timeout: Self.connectTimeout) else {
                 Thread.sleep(forTimeInterval: backoff)
                 backoff = min(backoff * 2, 0.25)
                 continue
@@ -192,8 +192,14 @@ public final class VPCDCard: Sendable {
 
     // MARK: Socket helpers (POSIX, blocking, on the card's own thread)
 
-    private static func connect(host: String, port: UInt16) -> Int32? {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    /// How long one connection attempt may take. vpcd listens with a backlog of 0 (`listen(sock, 0)` in
+    /// vsmartcard's vpcd.c): while one connection waits to be accepted, Linux drops the next SYN, and a
+    /// blocking `connect()` then waits for the kernel's retransmissions (1 s, then 3 s, then 7 s after the
+    /// first). vpcd accepts at its next presence poll; a fresh attempt every quarter second meets it there.
+    static let connectTimeout = Duration.milliseconds(250)
+
+    private static func connect(host: String, port: UInt16, timeout: Duration) -> Int32? {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -205,10 +211,23 @@ public final class VPCDCard: Sendable {
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else {
-            _ = Glibc.close(fd)
-            return nil
+        if rc != 0 {
+            guard errno == EINPROGRESS else {
+                _ = Glibc.close(fd)
+                return nil
+            }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            var failure: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard Glibc.poll(&descriptor, 1, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)) == 1,
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &failure, &length) == 0, failure == 0
+            else {
+                _ = Glibc.close(fd)
+                return nil
+            }
         }
+        // Blocking again: the exchange loop reads and writes on the card's own thread.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         return fd

@@ -51,13 +51,7 @@ final class FlowHarness: Sendable {
     /// Waits until `predicate` holds for the events so far (or 10 s pass).
     @discardableResult
     func waitFor(_ what: String = "", _ predicate: ([FlowEvent]) -> Bool) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
-        while clock.now < deadline {
-            if predicate(self.events) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return false
+        await waitUntil(timeout: .seconds(10)) { predicate(self.events) }
     }
 
     func waitForStage(_ stage: FlowStage) async -> Bool {

@@ -45,13 +45,7 @@ final class MockDaemon: @unchecked Sendable {
 
     /// Types `pin` once the PIN pad waits for it (it answers `error` until then).
     func typePIN(_ pin: String, timeout: Duration = .seconds(10)) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if await self.sim("pin \(pin)") == "ok" { return true }
-            try? await Task.sleep(for: .milliseconds(30))
-        }
-        return false
+        await waitUntil(timeout: timeout, every: .milliseconds(30)) { await self.sim("pin \(pin)") == "ok" }
     }
 
     /// Resident memory in KiB (`VmRSS` of /proc/PID/status).

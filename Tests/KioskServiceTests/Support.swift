@@ -109,13 +109,7 @@ final class TestClient: @unchecked Sendable {
 
     /// Waits up to `timeout` for a message matching `predicate`.
     func wait(timeout: Duration = .seconds(10), _ predicate: @escaping (KioskMessage) -> Bool) async -> KioskMessage? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if let found = self.messages.first(where: predicate) { return found }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return nil
+        await poll(timeout: timeout) { self.messages.first(where: predicate) }
     }
 
     func completion(_ requestId: Int, timeout: Duration = .seconds(10)) async -> KioskMessage? {
@@ -123,12 +117,6 @@ final class TestClient: @unchecked Sendable {
     }
 
     func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if self.closed.withLock({ $0 }) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return false
+        await waitUntil(timeout: timeout) { self.closed.withLock { $0 } }
     }
 }

@@ -85,13 +85,9 @@ extension PCSCIntegrationTests {
             }
 
             func waitFor(_ stage: FlowStage) async -> Bool {
-                let clock = ContinuousClock()
-                let deadline = clock.now.advanced(by: .seconds(20))
-                while clock.now < deadline {
-                    if self.events.withLock({ $0.contains { if case .stage(stage, _) = $0 { true } else { false } } }) { return true }
-                    try? await Task.sleep(for: .milliseconds(20))
+                await waitUntil(timeout: .seconds(20), every: .milliseconds(20)) {
+                    self.events.withLock { $0.contains { if case .stage(stage, _) = $0 { true } else { false } } }
                 }
-                return false
             }
 
             func type(_ pin: String) async {

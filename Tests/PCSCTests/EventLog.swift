@@ -1,3 +1,4 @@
+import TestSupport
 import CardCore
 import Foundation
 import Synchronization
@@ -28,16 +29,11 @@ final class EventLog: Sendable {
 
     /// Waits until an event at index ≥ `from` matches, and returns its index; `nil` after `timeout`.
     func waitFor(from: Int = 0, timeout: Duration = .seconds(5), _ predicate: (ReaderEvent) -> Bool) async -> Int? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            let found: Int? = self.storage.events.withLock { events in
+        await poll(timeout: timeout, every: .milliseconds(5)) {
+            self.storage.events.withLock { events in
                 guard from < events.count else { return nil }
                 return events[from...].firstIndex(where: predicate)
             }
-            if let found { return found }
-            try? await Task.sleep(for: .milliseconds(5))
         }
-        return nil
     }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import CardCore
 import Foundation
 import Glibc
@@ -87,16 +88,11 @@ enum TestPCSCD {
     static func waitForCard(
         in reader: String, present: Bool, system: PCSCSystem = PCSCSystem(), timeout: Duration = .seconds(5)
     ) async throws -> ReaderInfo? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if let info = try await system.readers().first(where: { $0.name == reader }), info.cardPresent == present {
-                return info
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let found = try await poll(timeout: timeout, every: .milliseconds(20)) {
+            try await system.readers().first { $0.name == reader && $0.cardPresent == present }
         }
-        Issue.record("\(reader) did not become \(present ? "occupied" : "empty") within \(timeout)")
-        return nil
+        if found == nil { Issue.record("\(reader) did not become \(present ? "occupied" : "empty") within \(timeout)") }
+        return found
     }
 
     /// Open file descriptors of this process.
