@@ -49,8 +49,11 @@ extension SimulatedBankServer {
         case .respond(let status, let body, let mode):
             Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: mode), channel: channel, keepAlive: keepAlive)
         case .twice(let status, let body):
-            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: true)
-            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: keepAlive)
+            // Both copies signed first, then written back to back in one turn of the event loop: a request the
+            // client sends after the first copy can never get its answer between the two.
+            let first = self.signedHeaders(body: body, mode: .valid)
+            let second = self.signedHeaders(body: body, mode: .valid)
+            Self.write([(status, body, first, true), (status, body, second, keepAlive)], channel: channel)
         case .late(let delay, let status, let body):
             try? await Task.sleep(for: delay)
             Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: false)
@@ -68,12 +71,26 @@ extension SimulatedBankServer {
     }
 
     static func write(status: HTTPResponseStatus, body: [UInt8], headers: HTTPHeaders, channel: any Channel, keepAlive: Bool) {
-        var headers = headers
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
-        channel.write(HTTPServerResponsePart.head(head), promise: nil)
-        channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
-        let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-        if !keepAlive { done.whenComplete { _ in channel.close(promise: nil) } }
+        Self.write([(status, body, headers, keepAlive)], channel: channel)
+    }
+
+    /// Writes whole responses (head, body, end) in one turn of the channel's event loop. Written part by part
+    /// from a task, two responses on one connection (a duplicate answer, the client's next request) could
+    /// interleave: a second head before the first end, which NIO's HTTP server traps on (and took the test
+    /// process down).
+    static func write(_ responses: [(HTTPResponseStatus, [UInt8], HTTPHeaders, Bool)], channel: any Channel) {
+        channel.eventLoop.execute {
+            for (status, body, headers, keepAlive) in responses {
+                var headers = headers
+                if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+                channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), promise: nil)
+                channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+                let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+                if !keepAlive {
+                    done.whenComplete { _ in channel.close(promise: nil) }
+                    return
+                }
+            }
+        }
     }
 }

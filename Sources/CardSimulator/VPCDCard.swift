@@ -32,6 +32,7 @@ public final class VPCDCard: Sendable {
         var thread: Int = 0  // generation of the serving thread
         var commands = 0
         var connections = 0
+        var unaccepted = 0
         var faults = Faults()
     }
 
@@ -66,6 +67,8 @@ public final class VPCDCard: Sendable {
     public var commandCount: Int { self.state.withLock { $0.commands } }
     /// Connections made to vpcd so far (each pcscd start, or re-insertion, makes one).
     public var connectionCount: Int { self.state.withLock { $0.connections } }
+    /// Connections given up because vpcd said nothing within ``acceptTimeout`` (never accepted).
+    public var unacceptedCount: Int { self.state.withLock { $0.unaccepted } }
     /// True while a connection to vpcd is up.
     public var isConnected: Bool { self.state.withLock { $0.connected } }
 
@@ -161,6 +164,14 @@ public final class VPCDCard: Sendable {
 
     /// Answers vpcd until the connection ends.
     private func exchangeLoop(socket: Int32) {
+        // vpcd speaks first, and pcscd asks for presence (GET ATR) every 400 ms once vpcd has accepted us.
+        // Silence after connecting means vpcd never accepted this connection: it waits behind another in
+        // vpcd's one-place queue, or the handshake's last ACK was dropped on a full queue and only our side
+        // thinks it is connected. Hang up and connect again instead of waiting for nobody.
+        guard Self.waitReadable(socket, timeout: Self.acceptTimeout) else {
+            self.state.withLock { $0.unaccepted += 1 }
+            return
+        }
         while true {
             guard let header = Self.read(socket, count: 2) else { return }
             let length = Int(header[0]) << 8 | Int(header[1])
@@ -197,6 +208,19 @@ public final class VPCDCard: Sendable {
     /// blocking `connect()` then waits for the kernel's retransmissions (1 s, then 3 s, then 7 s after the
     /// first). vpcd accepts at its next presence poll; a fresh attempt every quarter second meets it there.
     static let connectTimeout = Duration.milliseconds(250)
+    /// How long a new connection may wait for vpcd's first message (pcscd polls every 400 ms).
+    static let acceptTimeout = Duration.milliseconds(1500)
+
+    /// True when `fd` has something to read (or was closed) within `timeout`.
+    private static func waitReadable(_ fd: Int32, timeout: Duration) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        while true {
+            let ready = Glibc.poll(&descriptor, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            return ready > 0
+        }
+    }
 
     private static func connect(host: String, port: UInt16, timeout: Duration) -> Int32? {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)

@@ -29,7 +29,7 @@ extension PCSCIntegrationTests {
                 $0 == .cardInserted(reader: self.slot.readerName, atr: EchoCard().atr)
             }
             guard inserted != nil else {
-                Issue.record("card not reported within 5 s of pcscd's start; events: \(log.all.suffix(12))")
+                Issue.record("card not reported within 5 s of pcscd's start; events: \(log.all.suffix(12)); sockets: \(TestPCSCD.socketStates(port: self.slot.port))")
                 return nil
             }
             return clock.now - started

@@ -95,6 +95,25 @@ enum TestPCSCD {
         return found
     }
 
+    /// The TCP sockets on `port` as the kernel lists them (/proc/net/tcp): state, local and remote port,
+    /// receive queue (for a listener: connections waiting to be accepted). For failure messages.
+    static func socketStates(port: UInt16) -> String {
+        let states = ["01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+            "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"]
+        let text = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        let hex = String(format: "%04X", port)
+        let rows = text.split(separator: "\n").dropFirst().compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            let local = fields[1].split(separator: ":").last.map(String.init) ?? ""
+            let remote = fields[2].split(separator: ":").last.map(String.init) ?? ""
+            guard local == hex || remote == hex else { return nil }
+            let queues = fields[4].split(separator: ":")
+            return "\(states[String(fields[3])] ?? String(fields[3])) \(Int(local, radix: 16) ?? 0)→\(Int(remote, radix: 16) ?? 0) rx \(Int(queues.last ?? "0", radix: 16) ?? 0)"
+        }
+        return rows.isEmpty ? "no sockets on port \(port)" : rows.joined(separator: "; ")
+    }
+
     /// Open file descriptors of this process.
     static var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
     /// Threads of this process.

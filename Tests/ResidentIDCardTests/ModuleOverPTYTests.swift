@@ -179,13 +179,15 @@ struct PTYBench {
         let bench = try PTYBench(timeouts: IDModuleTimeouts(command: .milliseconds(400), read: .milliseconds(400)))
         bench.simulator.faults.delay = .milliseconds(150)
         #expect(try await bench.module.status() == .ok)
-        bench.simulator.faults.delay = .milliseconds(900)
+        // Far beyond the timeout: the module's thread may be scheduled late on a loaded machine, and an answer
+        // already there when it looks is (rightly) taken; 900 ms against 400 ms left too thin a margin.
+        bench.simulator.faults.delay = .milliseconds(2500)
         let clock = ContinuousClock()
         let start = clock.now
         await #expect(throws: IDModuleError(.timeout, detail: "")) { try await bench.module.status() }
         #expect(clock.now - start < .seconds(2))
         bench.simulator.faults.delay = .zero
-        try await Task.sleep(for: .milliseconds(1000))  // the late answer arrives and is flushed
+        try await Task.sleep(for: .milliseconds(2600))  // the late answer arrives and is flushed
         #expect(try await bench.module.status() == .ok)
         await bench.finish()
     }
