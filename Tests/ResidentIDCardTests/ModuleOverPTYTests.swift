@@ -13,7 +13,8 @@ struct PTYBench {
     let simulator: IDModuleSimulator
     let module: IDCardModule
 
-    init(timeouts: IDModuleTimeouts = IDModuleTimeouts(command: .milliseconds(800), read: .seconds(2))) throws {
+    /// The product's timeouts (1 s per command, 3 s per read); the tests of timeouts set their own.
+    init(timeouts: IDModuleTimeouts = IDModuleTimeouts()) throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("idmodule-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.simulator = IDModuleSimulator(linkPath: self.directory + "/ttyID")
@@ -135,26 +136,31 @@ struct PTYBench {
         var watcher = IDCardWatcher(module: bench.module)
         watcher.pollInterval = .milliseconds(50)
         var events = watcher.events().makeAsyncIterator()
-        guard case .moduleOnline = await events.next() else { Issue.record("online"); return }
+        let event1 = await events.next()
+        guard case .moduleOnline = event1 else { Issue.record("online; got \(event1.map { "\($0)" } ?? "the end of the stream")"); return }
         bench.simulator.faults.corruptChecksums = burst
         try await Task.sleep(for: .milliseconds(300))  // the burst lands on the loop's finds
         bench.simulator.place(try idFixture("resident-common"))
-        guard case .cardArrived = await events.next() else { Issue.record("burst of \(burst) on find: the card is read, the module stays online"); return }
+        let event2 = await events.next()
+        guard case .cardArrived = event2 else { Issue.record("burst of \(burst) on find: the card is read, the module stays online; got \(event2.map { "\($0)" } ?? "the end of the stream")"); return }
         bench.simulator.removeCard()
-        guard case .cardLeft = await events.next() else { Issue.record("left"); return }
+        let event3 = await events.next()
+        guard case .cardLeft = event3 else { Issue.record("left; got \(event3.map { "\($0)" } ?? "the end of the stream")"); return }
         // Now the burst hits the reads' answers: each time the module has counted the card as read, so the
         // customer is asked to place it again (not a module fault), until the burst is over.
         bench.simulator.faults.corruptOnlyReads = true
         bench.simulator.faults.corruptChecksums = burst
         for attempt in 1...burst {
             bench.simulator.place(try idFixture("resident-common"))
-            guard case .readFailed(let error) = await events.next() else { Issue.record("corrupt read \(attempt): read failed"); return }
+            let event4 = await events.next()
+        guard case .readFailed(let error) = event4 else { Issue.record("corrupt read \(attempt): read failed; got \(event4.map { "\($0)" } ?? "the end of the stream")"); return }
             #expect(error.reason == .malformedFrame && error.customerMessage.key == "idcard.readFailed")
             bench.simulator.removeCard()
             try await Task.sleep(for: .milliseconds(150))
         }
         bench.simulator.place(try idFixture("resident-common"))
-        guard case .cardArrived = await events.next() else { Issue.record("after the burst the card is read"); return }
+        let event5 = await events.next()
+        guard case .cardArrived = event5 else { Issue.record("after the burst the card is read; got \(event5.map { "\($0)" } ?? "the end of the stream")"); return }
         await bench.finish()
     }
 
@@ -232,9 +238,11 @@ struct PTYBench {
         watcher.pollInterval = .milliseconds(50)
         bench.simulator.faults.refindsPresentCard = true
         var events = watcher.events().makeAsyncIterator()
-        guard case .moduleOnline = await events.next() else { Issue.record("module online first"); return }
+        let event6 = await events.next()
+        guard case .moduleOnline = event6 else { Issue.record("module online first; got \(event6.map { "\($0)" } ?? "the end of the stream")"); return }
         bench.simulator.place(try idFixture("resident-common"))
-        guard case .cardArrived(let card) = await events.next() else { Issue.record("card arrived"); return }
+        let event7 = await events.next()
+        guard case .cardArrived(let card) = event7 else { Issue.record("card arrived; got \(event7.map { "\($0)" } ?? "the end of the stream")"); return }
         #expect(card.name == "张三")
         // The card stays: several polls find it again, and no second arrival is reported.
         let clock = ContinuousClock()
@@ -244,9 +252,11 @@ struct PTYBench {
         }
         #expect(bench.simulator.requests.filter { $0 == "read text and photo" }.count >= 3)
         bench.simulator.removeCard()
-        guard case .cardLeft = await events.next() else { Issue.record("card left"); return }
+        let event8 = await events.next()
+        guard case .cardLeft = event8 else { Issue.record("card left; got \(event8.map { "\($0)" } ?? "the end of the stream")"); return }
         bench.simulator.place(try idFixture("hmt-permit"))
-        guard case .cardArrived(let second) = await events.next() else { Issue.record("second card"); return }
+        let event9 = await events.next()
+        guard case .cardArrived(let second) = event9 else { Issue.record("second card; got \(event9.map { "\($0)" } ?? "the end of the stream")"); return }
         #expect(second.type == .hmtResidencePermit)
         await bench.finish()
     }
@@ -258,8 +268,10 @@ struct PTYBench {
         var events = watcher.events().makeAsyncIterator()
         _ = await events.next()  // online
         bench.simulator.place(try idFixture("resident-common"))
-        guard case .cardArrived = await events.next() else { Issue.record("card arrived"); return }
-        guard case .cardLeft = await events.next() else { Issue.record("no longer found"); return }
+        let event10 = await events.next()
+        guard case .cardArrived = event10 else { Issue.record("card arrived; got \(event10.map { "\($0)" } ?? "the end of the stream")"); return }
+        let event11 = await events.next()
+        guard case .cardLeft = event11 else { Issue.record("no longer found; got \(event11.map { "\($0)" } ?? "the end of the stream")"); return }
         try await Task.sleep(for: .milliseconds(300))
         #expect(bench.simulator.requests.filter { $0 == "read text and photo" }.count == 1)
         await bench.finish()
@@ -273,13 +285,15 @@ struct PTYBench {
         _ = await events.next()  // online
         bench.simulator.faults.failingReads = 2
         bench.simulator.place(try idFixture("resident-common"))
-        guard case .cardArrived = await events.next() else { Issue.record("two failures, then the third attempt reads"); return }
+        let event12 = await events.next()
+        guard case .cardArrived = event12 else { Issue.record("two failures, then the third attempt reads; got \(event12.map { "\($0)" } ?? "the end of the stream")"); return }
         #expect(bench.simulator.requests.filter { $0 == "read text and photo" }.count == 3)
         bench.simulator.removeCard()
         _ = await events.next()  // left
         bench.simulator.faults.failingReads = 10
         bench.simulator.place(try idFixture("resident-common"))
-        guard case .readFailed(let error) = await events.next() else { Issue.record("read failed after 3 attempts"); return }
+        let event13 = await events.next()
+        guard case .readFailed(let error) = event13 else { Issue.record("read failed after 3 attempts; got \(event13.map { "\($0)" } ?? "the end of the stream")"); return }
         #expect(error.reason == .moduleStatus(.readFailed))
         await bench.finish()
     }
@@ -291,9 +305,11 @@ struct PTYBench {
         var events = watcher.events().makeAsyncIterator()
         _ = await events.next()  // online
         bench.simulator.unplug()
-        guard case .moduleOffline = await events.next() else { Issue.record("offline"); return }
+        let event14 = await events.next()
+        guard case .moduleOffline = event14 else { Issue.record("offline; got \(event14.map { "\($0)" } ?? "the end of the stream")"); return }
         try bench.simulator.plug()
-        guard case .moduleOnline = await events.next() else { Issue.record("online again"); return }
+        let event15 = await events.next()
+        guard case .moduleOnline = event15 else { Issue.record("online again; got \(event15.map { "\($0)" } ?? "the end of the stream")"); return }
         await bench.finish()
     }
 }
