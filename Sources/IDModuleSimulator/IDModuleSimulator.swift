@@ -53,7 +53,10 @@ public final class IDModuleSimulator: Sendable {
         var card: IDCardFixture?
         var cardState = CardState.idle
         var master: Int32 = -1
-        var slave: Int32 = -1
+        /// The serving thread's wake-up pipe: unplug writes to it, and closes it once the thread stopped.
+        var wake: (read: Int32, write: Int32) = (-1, -1)
+        /// Signalled by the serving thread once it has closed the pty.
+        var served: DispatchSemaphore?
         var running = false
         var generation = 0
         var requests: [String] = []
@@ -95,6 +98,10 @@ public final class IDModuleSimulator: Sendable {
     }
 
     /// Plugs the module in: a new pty, the link pointed at it, a thread serving it.
+    ///
+    /// The serving thread owns the pty's descriptors and closes them itself when it stops: a descriptor
+    /// closed under a thread still reading or writing it could be reused by the time the thread gets to it,
+    /// and its bytes would land in whatever file or socket the process opened meanwhile.
     public func plug() throws {
         var master: Int32 = -1
         var slave: Int32 = -1
@@ -108,43 +115,73 @@ public final class IDModuleSimulator: Sendable {
         tcsetattr(slave, TCSANOW, &settings)
         _ = fcntl(master, F_SETFD, FD_CLOEXEC)
         _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
-        let slaveName = String(cString: ttyname(slave))
+        // Non-blocking writes: a client that stops reading never pins the serving thread in write().
+        _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else {
+            close(master)
+            close(slave)
+            throw NSError(domain: "IDModuleSimulator", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "pipe failed"])
+        }
+        for fd in pipeEnds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        }
+        // ttyname_r, not ttyname: ttyname's one static buffer is shared by every thread, and two simulators
+        // plugged at once linked each other's pty (or "/dev/pts", a directory) from a half-overwritten name.
+        var name = [CChar](repeating: 0, count: 128)
+        guard ttyname_r(slave, &name, name.count) == 0 else {
+            for fd in [master, slave] + pipeEnds { close(fd) }
+            throw NSError(domain: "IDModuleSimulator", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "ttyname_r failed"])
+        }
+        let slaveName = String(cString: name)
         let temporary = self.linkPath + ".new"
         unlink(temporary)
         guard symlink(slaveName, temporary) == 0, rename(temporary, self.linkPath) == 0 else {
-            close(master)
-            close(slave)
+            for fd in [master, slave] + pipeEnds { close(fd) }
             throw NSError(domain: "IDModuleSimulator", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "cannot link \(self.linkPath)"])
         }
+        let served = DispatchSemaphore(value: 0)
         let generation = self.state.withLock { state -> Int in
             state.master = master
-            state.slave = slave
+            state.wake = (pipeEnds[0], pipeEnds[1])
+            state.served = served
             state.running = true
             state.generation += 1
             state.cardState = .idle
             return state.generation
         }
-        let fd = master
+        let line = Line(master: master, wake: pipeEnds[0])
+        let slaveFD = slave
         let thread = Thread { [self] in
             ThreadName.set("id-module-sim")
-            self.serve(master: fd, generation: generation)
+            self.serve(line, generation: generation)
+            // The pipe is unplug's to close: the thread may stop on its own before unplug writes to it.
+            for fd in [line.master, slaveFD] { close(fd) }
+            served.signal()
         }
         thread.start()
     }
 
-    /// Unplugs the module: closes the pty (the client sees the device vanish) and removes the link.
+    /// Unplugs the module: the serving thread closes the pty (the client sees the device vanish) and the
+    /// link is removed. Returns once the pty is closed.
     public func unplug() {
-        let (master, slave) = self.state.withLock { state -> (Int32, Int32) in
+        let (wake, served) = self.state.withLock { state -> ((read: Int32, write: Int32), DispatchSemaphore?) in
             defer {
                 state.master = -1
-                state.slave = -1
+                state.wake = (-1, -1)
+                state.served = nil
                 state.running = false
             }
-            return (state.master, state.slave)
+            return (state.wake, state.served)
         }
         unlink(self.linkPath)
-        if slave >= 0 { close(slave) }
-        if master >= 0 { close(master) }
+        guard wake.write >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = Glibc.write(wake.write, &byte, 1)
+        served?.wait()
+        close(wake.write)
+        close(wake.read)
     }
 
     /// Stops the simulator for good.
@@ -154,19 +191,39 @@ public final class IDModuleSimulator: Sendable {
         self.state.withLock { $0.running && $0.generation == generation }
     }
 
-    private func serve(master: Int32, generation: Int) {
+    /// The pty's master (the serving thread's to close) and the read end of the wake-up pipe.
+    private struct Line {
+        let master: Int32
+        let wake: Int32
+
+        /// Waits up to `milliseconds` for `events` on the master. False once unplug has woken us.
+        func wait(for events: Int32, milliseconds: Int32) -> (ready: Bool, stopping: Bool) {
+            var descriptors = [pollfd(fd: self.master, events: Int16(events), revents: 0), pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0)]
+            let count = poll(&descriptors, 2, milliseconds)
+            if count < 0 { return (false, false) }
+            return (descriptors[0].revents != 0, descriptors[1].revents != 0)
+        }
+
+        /// Sleeps for `duration` unless unplugged meanwhile. Returns false if it was.
+        func pause(_ duration: Duration) -> Bool {
+            var descriptor = pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+            return poll(&descriptor, 1, max(milliseconds, 1)) == 0
+        }
+    }
+
+    private func serve(_ line: Line, generation: Int) {
         var assembler = FrameAssembler()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while self.isCurrent(generation) {
-            var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 50)
-            guard self.isCurrent(generation) else { return }
-            if ready <= 0 { continue }
-            let count = read(master, &buffer, buffer.count)
+            let (ready, stopping) = line.wait(for: POLLIN, milliseconds: 250)
+            if stopping { return }
+            if !ready { continue }
+            let count = read(line.master, &buffer, buffer.count)
             if count <= 0 {
                 if count < 0 && (errno == EAGAIN || errno == EINTR) { continue }
                 // No client has the slave open right now (EIO): wait for one.
-                Thread.sleep(forTimeInterval: 0.02)
+                guard line.pause(.milliseconds(20)) else { return }
                 continue
             }
             assembler.append(buffer.prefix(count))
@@ -183,7 +240,7 @@ public final class IDModuleSimulator: Sendable {
                     answer = refused ? ModuleFrame(status: .checksumError) : self.answer(frame)
                 case .failure: answer = ModuleFrame(status: .checksumError)
                 }
-                self.write(answer, to: master, corrupt: corrupt)
+                guard self.write(answer, to: line, corrupt: corrupt) else { return }
             }
         }
     }
@@ -197,9 +254,10 @@ public final class IDModuleSimulator: Sendable {
         }
     }
 
-    private func write(_ frame: ModuleFrame, to master: Int32, corrupt: Bool) {
+    /// Writes one answer with the faults in force. False once unplugged.
+    private func write(_ frame: ModuleFrame, to line: Line, corrupt: Bool) -> Bool {
         let faults = self.faults
-        if faults.delay > .zero { Thread.sleep(forTimeInterval: faults.delay.inSeconds) }
+        if faults.delay > .zero { guard line.pause(faults.delay) else { return false } }
         var spoiled = frame.bytes
         if corrupt {
             switch faults.corruption {
@@ -211,31 +269,33 @@ public final class IDModuleSimulator: Sendable {
         }
         var bytes = faults.leadingNoise + spoiled
         if faults.gluedWrites { bytes += ModuleFrame(status: .ok).bytes }
-        if faults.splitWrites {
-            var offset = 0
-            var size = 1
-            while offset < bytes.count {
-                let end = min(bytes.count, offset + size)
-                Self.writeAll(Array(bytes[offset..<end]), to: master)
-                offset = end
-                size = size % 7 + 1
-                Thread.sleep(forTimeInterval: 0.001)
-            }
-        } else {
-            Self.writeAll(bytes, to: master)
+        guard faults.splitWrites else { return Self.writeAll(bytes, to: line) }
+        var offset = 0
+        var size = 1
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + size)
+            guard Self.writeAll(Array(bytes[offset..<end]), to: line), line.pause(.milliseconds(1)) else { return false }
+            offset = end
+            size = size % 7 + 1
         }
+        return true
     }
 
-    private static func writeAll(_ bytes: [UInt8], to fd: Int32) {
+    /// False once unplugged; a write error (no client) drops the bytes, as a line with nobody on it does.
+    private static func writeAll(_ bytes: [UInt8], to line: Line) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(line.master, $0.baseAddress, $0.count) }
             if written <= 0 {
-                if errno == EAGAIN || errno == EINTR { continue }
-                return
+                if errno == EINTR { continue }
+                guard errno == EAGAIN else { return true }
+                let (_, stopping) = line.wait(for: POLLOUT, milliseconds: 250)
+                if stopping { return false }
+                continue
             }
             offset += written
         }
+        return true
     }
 
     /// The module's answer to one request.

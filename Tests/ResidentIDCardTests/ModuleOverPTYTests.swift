@@ -217,6 +217,30 @@ struct PTYBench {
         await bench.finish()
     }
 
+    /// Unplugging while the module is about to answer: its answer must never land in a descriptor the
+    /// process opens afterwards under the pty's old number (a soak run once found an SQLite journal opened
+    /// by another test "not a database": the simulator's frame had been written into it).
+    @Test func anAnswerDueAtUnplugGoesNowhereElse() async throws {
+        let bench = try PTYBench(timeouts: IDModuleTimeouts(command: .seconds(2), read: .seconds(2)))
+        bench.simulator.faults.delay = .milliseconds(400)
+        let asking = Task { try? await bench.module.status() }
+        try await Task.sleep(for: .milliseconds(150))  // the request is in; the answer is being delayed
+        bench.simulator.unplug()
+        #expect(!bench.simulator.isPlugged)
+        // The lowest free numbers go to the next opens: the pty's, if it was closed under the serving thread.
+        let files = (0..<4).map { _ in bench.directory + "/file-\(UUID().uuidString)" }
+        let descriptors = files.map { open($0, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        try await Task.sleep(for: .milliseconds(700))  // well past the answer's time
+        for (file, fd) in zip(files, descriptors) {
+            #expect(fd >= 0)
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? -1
+            #expect(size == 0, "\(size) bytes were written into a file opened after the unplug (descriptor \(fd))")
+            close(fd)
+        }
+        _ = await asking.value
+        await bench.finish()
+    }
+
     @Test func missingDeviceAndNonSerialPath() async throws {
         let missing = IDCardModule(device: "/nonexistent/ttyID")
         await #expect(throws: IDModuleError(.deviceUnavailable, detail: "")) { try await missing.status() }
