@@ -134,7 +134,7 @@ public final class IDModuleSimulator: Sendable {
             for fd in [master, slave] + pipeEnds { close(fd) }
             throw NSError(domain: "IDModuleSimulator", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "ttyname_r failed"])
         }
-        let slaveName = String(cString: name)
+        let slaveName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let temporary = self.linkPath + ".new"
         unlink(temporary)
         guard symlink(slaveName, temporary) == 0, rename(temporary, self.linkPath) == 0 else {
