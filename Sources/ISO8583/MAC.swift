@@ -91,8 +91,8 @@ public struct WorkingKeys: Hashable, Sendable {
             let macKey = try master.decrypt(Array(field[20..<(singleMAK ? 28 : 36)]))
             let pinCheck = try BlockCipher(algorithm, key: pinKey).encrypt(zeros).prefix(4)
             let macCheck = try BlockCipher(algorithm, key: macKey).encrypt(zeros).prefix(4)
-            guard Array(pinCheck) == Array(field[16..<20]) else { throw Failure.checkValueMismatch(key: "PIN key") }
-            guard Array(macCheck) == Array(field[36..<40]) else { throw Failure.checkValueMismatch(key: "MAC key") }
+            guard ConstantTime.equal(pinCheck, field[16..<20]) else { throw Failure.checkValueMismatch(key: "PIN key") }
+            guard ConstantTime.equal(macCheck, field[36..<40]) else { throw Failure.checkValueMismatch(key: "MAC key") }
             self.pinKey = pinKey
             self.macKey = macKey
         } catch let error as Failure {

@@ -16,7 +16,7 @@ public enum MessageMAC {
     /// True when `bytes` (a decoded message that carries field 64) end with the MAC of everything before it.
     public static func verifies(_ bytes: [UInt8], algorithm: MACAlgorithm, key: [UInt8]) -> Bool {
         guard bytes.count >= 8, let expected = try? algorithm.mac(Array(bytes.dropLast(8)), key: key) else { return false }
-        return Array(expected.prefix(8)) == Array(bytes.suffix(8))
+        return ConstantTime.equal(expected.prefix(8), bytes.suffix(8))
     }
 
     /// Why a MACed message could not be built.

@@ -49,3 +49,19 @@ import Testing
         #expect(throws: BlockCipher.Failure.self) { try cipher.encryptCBC([1], iv: [1, 2]) }
     }
 }
+
+@Suite struct ConstantTimeTests {
+    @Test("equal only for the same length and bytes, wherever they differ")
+    func equality() {
+        let mac: [UInt8] = [0xB3, 0xA0, 0x92, 0xAE, 0x01, 0x02, 0x03, 0x04]
+        #expect(ConstantTime.equal(mac, mac))
+        #expect(ConstantTime.equal(mac[2...], Array(mac[2...])), "slices compare by content, not index")
+        for index in mac.indices {
+            var other = mac
+            other[index] ^= 0x01
+            #expect(!ConstantTime.equal(mac, other), "differs at \(index)")
+        }
+        #expect(!ConstantTime.equal(mac, mac.dropLast()))
+        #expect(ConstantTime.equal([UInt8](), [UInt8]()))
+    }
+}
