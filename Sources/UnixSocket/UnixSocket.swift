@@ -69,6 +69,37 @@ public enum UnixSocket {
         return fd
     }
 
+    /// Like ``bind(_:kind:backlog:)``, but the socket appears at `path` with `mode` already set: it is bound
+    /// in a fresh directory only the owner can enter, given `mode`, then renamed into place, so there is
+    /// no moment when another user could connect to it (no process-wide `umask` change either).
+    public static func bind(_ path: String, mode: mode_t, kind: Kind = .stream, backlog: Int32 = 8) throws(UnixSocketError) -> Int32 {
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        var template = Array(((parent.isEmpty ? "/" : parent) + "/.bind-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw UnixSocketError(path: path, operation: "mkdtemp", reason: String(cString: strerror(errno)))
+        }
+        let directory = String(cString: made)
+        defer { rmdir(directory) }
+        let staging = directory + "/s"
+        let fd = try self.bind(staging, kind: kind, backlog: backlog)
+        guard chmod(staging, mode) == 0, rename(staging, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(staging)
+            close(fd)
+            throw UnixSocketError(path: path, operation: "chmod/rename", reason: reason)
+        }
+        return fd
+    }
+
+    /// The connected peer's process, user and group (`SO_PEERCRED`), or nil when the kernel does not say.
+    public static func peerCredentials(_ fd: Int32) -> (pid: pid_t, uid: uid_t, gid: gid_t)? {
+        // `struct ucred` (Glibc hides it behind _GNU_SOURCE): pid, uid, gid.
+        var credentials: (pid_t, uid_t, gid_t) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout<(pid_t, uid_t, gid_t)>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, length == MemoryLayout<(pid_t, uid_t, gid_t)>.size else { return nil }
+        return credentials
+    }
+
     /// Writes all of `bytes` (false when the peer went away).
     @discardableResult
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

@@ -6,6 +6,7 @@ import IDModuleSimulator
 import Identity
 import Logging
 import UnixSocket
+import Synchronization
 import VirtualCards
 
 /// In `--mock` mode, the simulated devices are driven from outside the daemon through this control socket
@@ -37,11 +38,17 @@ final class SimulatorControl: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Binds the socket (mode 0600) and serves on its own thread.
+    /// Clients served at once; more wait in the listen queue.
+    static let maximumClients = 8
+    private let clients = Mutex(0)
+
+    /// Binds the socket, already mode 0600 when it appears, and accepts on its own thread. Only kioskd's
+    /// own user and root may drive it (`SO_PEERCRED`); each client is served on a thread of its own, so a
+    /// client that connects and says nothing holds up no one else. Test mode only: production refuses
+    /// `--sim-control` (``ProductionGuard``).
     func start() throws {
         let fd: Int32
-        do { fd = try UnixSocket.bind(self.path) } catch { throw DemoError("simulator control socket: \(error)") }
-        chmod(self.path, 0o600)
+        do { fd = try UnixSocket.bind(self.path, mode: 0o600) } catch { throw DemoError("simulator control socket: \(error)") }
         self.listener = fd
         Thread.detachNewThread { self.acceptLoop() }
     }
@@ -49,20 +56,57 @@ final class SimulatorControl: @unchecked Sendable {
     private func acceptLoop() {
         while true {
             let client = accept(self.listener, nil, nil)
-            if client < 0 { return }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            var pending: [UInt8] = []
-            while true {
-                let count = read(client, &buffer, buffer.count)
-                if count <= 0 { break }
-                pending += buffer[0..<count]
-                while let newline = pending.firstIndex(of: 0x0A) {
-                    let line = String(decoding: pending[..<newline], as: UTF8.self)
-                    pending.removeSubrange(...newline)
-                    UnixSocket.writeAll(client, Array((self.run(line) + "\n").utf8))
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE {
+                    Thread.sleep(forTimeInterval: 0.01)
+                    continue
                 }
+                return
             }
-            close(client)
+            guard let peer = UnixSocket.peerCredentials(client), peer.uid == getuid() || peer.uid == 0 else {
+                self.logger.warning("simulator control: refused a client of another user", metadata: ["uid": "\(UnixSocket.peerCredentials(client)?.uid ?? .max)"])
+                UnixSocket.writeAll(client, Array("error not allowed: only kioskd's user drives the simulated devices\n".utf8))
+                close(client)
+                continue
+            }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            let admitted = self.clients.withLock { count -> Bool in
+                guard count < Self.maximumClients else { return false }
+                count += 1
+                return true
+            }
+            guard admitted else {
+                UnixSocket.writeAll(client, Array("error busy: \(Self.maximumClients) clients connected\n".utf8))
+                close(client)
+                continue
+            }
+            let thread = Thread { [self] in
+                self.serve(client)
+                close(client)
+                self.clients.withLock { $0 -= 1 }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// One client's lines, answered in order, until it hangs up.
+    private func serve(_ client: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var pending: [UInt8] = []
+        while true {
+            let count = read(client, &buffer, buffer.count)
+            if count <= 0 { return }
+            pending += buffer[0..<count]
+            guard pending.count <= 1 << 16 else {
+                UnixSocket.writeAll(client, Array("error line too long\n".utf8))
+                return
+            }
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                UnixSocket.writeAll(client, Array((self.run(line) + "\n").utf8))
+            }
         }
     }
 
