@@ -183,6 +183,7 @@ let package = Package(
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
                 "IDModuleSimulator", "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
                 "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway", "UnixSocket",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -21,6 +21,8 @@ public final class KioskSocketServer: Sendable {
     public let mode: mode_t
     public let group: gid_t?
     public let limits: ServerLimits
+    /// Whether the daemon runs in test mode (see ``init(host:path:mode:group:limits:testMode:)``).
+    public let testMode: Bool
     private let clients = Mutex<[Int: Client]>([:])
     private let nextID = Mutex(0)
     private let running = Mutex<RunningActivation?>(nil)
@@ -52,7 +54,10 @@ public final class KioskSocketServer: Sendable {
         }
     }
 
-    public init(host: any KioskHost, path: String, mode: mode_t = 0o660, group: gid_t? = nil, limits: ServerLimits = ServerLimits()) {
+    /// - Parameter testMode: the daemon runs in test mode: `Common.Status` says `mode: test` and every
+    ///   `Activation.ResultEvent` carries `test: true`, so a simulated approval never passes for a real one.
+    public init(host: any KioskHost, path: String, mode: mode_t = 0o660, group: gid_t? = nil, limits: ServerLimits = ServerLimits(), testMode: Bool = false) {
+        self.testMode = testMode
         self.host = host
         self.path = path
         self.mode = mode
@@ -260,6 +265,7 @@ public final class KioskSocketServer: Sendable {
             if case .object(var object) = status {
                 object["activation"] = self.running.withLock { $0 == nil } ? "idle" : "running"
                 object["connections"] = .number(Double(self.connectionCount))
+                object["mode"] = self.testMode ? "test" : "production"
                 status = .object(object)
             }
             complete(.success, "OK", status)
@@ -342,7 +348,7 @@ public final class KioskSocketServer: Sendable {
         }
         Task {
             for await event in flow.events {
-                if let (name, payload) = Wire.event(event) {
+                if let (name, payload) = Wire.event(event, testMode: self.testMode) {
                     client.send(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .event), payload: payload))
                 }
                 if case .stage(let stage, _) = event { self.broadcastActivation(["stage": .string(stage.rawValue)], except: client.id) }

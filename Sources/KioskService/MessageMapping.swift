@@ -13,7 +13,8 @@ enum Wire {
     }
 
     /// A flow event as an `Activation.*Event` (name, payload); `nil` for the end, which is the completion.
-    static func event(_ event: FlowEvent) -> (String, JSONValue)? {
+    /// A result says whether the daemon runs in test mode (`test`).
+    static func event(_ event: FlowEvent, testMode: Bool) -> (String, JSONValue)? {
         switch event {
         case .stage(let stage, let message):
             return ("Activation.StageEvent", ["stage": .string(stage.rawValue), "message": self.message(message)])
@@ -30,7 +31,7 @@ enum Wire {
         case .notice(let message, _):
             return ("Activation.NoticeEvent", ["message": self.message(message)])
         case .result(let state, let message, _):
-            return ("Activation.ResultEvent", ["state": .string(state), "message": self.message(message)])
+            return ("Activation.ResultEvent", ["state": .string(state), "message": self.message(message), "test": .bool(testMode)])
         case .ended:
             return nil
         }

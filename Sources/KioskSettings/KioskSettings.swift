@@ -9,6 +9,10 @@ import SystemPackage
 /// line options. Read through swift-configuration; validated once at start with messages that name the key
 /// and the fix.
 public struct KioskSettings: Sendable, Hashable {
+    /// `production` (the default: refuses anything simulated) or `test` (`mode: test`, `KIOSKD_MODE=test`).
+    public var mode: String = "production"
+    /// The configuration file read, or nil when there was none (production refuses to run without one).
+    public var configurationFile: String?
     public var cardReader: String?
     public var psamReader: String?
     public var idDevice: String?
@@ -38,6 +42,7 @@ public struct KioskSettings: Sendable, Hashable {
 
     /// Keys and what they mean, for `--check-config` and the error messages.
     public static let keys: [(key: String, meaning: String)] = [
+        ("mode", "production (default: refuses simulated devices, banks and test keys) or test"),
         ("readers.card", "the PC/SC reader holding the social security card"),
         ("readers.psam", "the PC/SC reader holding the PSAM (3.00 cards)"),
         ("idModule.device", "the ID-card module's serial device"), ("idModule.baudRate", "its baud rate"),
@@ -87,6 +92,8 @@ public struct KioskSettings: Sendable, Hashable {
                 pinEntry: config.int(forKey: "timeouts.pinEntry", default: 45), takeCards: config.int(forKey: "timeouts.takeCards", default: 30),
                 warning: config.int(forKey: "timeouts.warning", default: 10)),
             logLevel: config.string(forKey: "logging.level", default: "info"))
+        settings.mode = config.string(forKey: "mode", default: "production")
+        settings.configurationFile = file.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
         settings.metricsAddress = config.string(forKey: "metrics.address", default: "127.0.0.1")
         settings.metricsPort = config.int(forKey: "metrics.port")
         settings.allowedUIDs = try ids("socket.allowUIDs")
@@ -97,6 +104,9 @@ public struct KioskSettings: Sendable, Hashable {
 
     /// Checks every value; the error names the key and the fix.
     public func validate() throws(SettingsError) {
+        guard ["production", "test"].contains(self.mode) else {
+            throw SettingsError(key: "mode", problem: "\"\(self.mode)\" is not a mode", fix: "use production (the default) or test")
+        }
         guard ["simulated"].contains(self.pinPad) else {
             throw SettingsError(key: "pinPad.kind", problem: "\"\(self.pinPad)\" is not a PIN pad this build drives", fix: "use simulated")
         }
@@ -150,6 +160,8 @@ public struct KioskSettings: Sendable, Hashable {
     public var rendered: String {
         var lines: [String] = []
         func add(_ key: String, _ value: Any?) { lines.append("\(key): \(value.map { "\($0)" } ?? "(not set)")") }
+        add("mode", self.mode)
+        add("(file)", self.configurationFile ?? "none read")
         add("readers.card", self.cardReader)
         add("readers.psam", self.psamReader)
         add("idModule.device", self.idDevice)

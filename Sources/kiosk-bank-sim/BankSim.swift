@@ -188,7 +188,7 @@ struct TestKeyFiles {
             timeouts: .init(connectMilliseconds: 2000, responseMilliseconds: 10_000), resultCodes: SimulatedBank.resultCodes,
             settings: [
                 "spec": spec, "masterKeyFile": self.path("tmk.hex"), "keyAlgorithm": keyAlgorithm, "mac": mac, "merchantID": "898440358120001",
-                "stateFile": self.path("terminal-state.json"),
+                "stateFile": self.path("terminal-state.json"), "testOnly": "true",
             ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -199,7 +199,7 @@ struct TestKeyFiles {
     func writeProfile(endpoint: String, sm4FieldKey: String?) throws {
         var settings = [
             "signingScheme": self.scheme, "signingKeyFile": self.path("terminal.key"), "bankPublicKeyFile": self.path("bank.pub"),
-            "serial": "SIM-TERMINAL-1",
+            "serial": "SIM-TERMINAL-1", "testOnly": "true",
         ]
         if let key = sm4FieldKey { settings["sm4FieldKey"] = key }
         let profile = BankProfile(

@@ -16,6 +16,7 @@ struct Status: AsyncParsableCommand {
         guard answer.header.completionCode == .success, case .object(let status) = answer.payload else {
             throw ExitCode.failure
         }
+        if status["mode"]?.string == "test" { print("TEST MODE: simulated devices, banks or test keys may be in use; no activation here is real") }
         for key in status.keys.sorted() { print("\(key): \(render(status[key]!))") }
     }
 }
@@ -116,7 +117,8 @@ struct Activate: AsyncParsableCommand {
             case (.event, "Activation.NoticeEvent"):
                 self.say("  ! \(text(message.payload["message"]))")
             case (.event, "Activation.ResultEvent"):
-                self.say("  = \(text(message.payload["message"])) (\(message.payload["state"]?.string ?? ""))")
+                let test = message.payload["test"]?.bool == true ? " [TEST MODE: not a real activation]" : ""
+                self.say("  = \(text(message.payload["message"])) (\(message.payload["state"]?.string ?? ""))\(test)")
             case (.completion, "Activation.Start"):
                 let end = message.payload["end"]?.string ?? "?"
                 self.say("[end] \(text(message.payload["message"])) (\(message.header.completionCode?.rawValue ?? "?"), \(end))")

@@ -37,8 +37,11 @@ struct Kioskd: AsyncParsableCommand {
             """
     )
 
-    @Flag(help: "Use the in-process mock reader, an ID-module simulator and the simulated PIN pad.")
+    @Flag(help: "Use the in-process mock reader, an ID-module simulator and the simulated PIN pad (test mode).")
     var mock = false
+
+    @Flag(help: "Test mode with the configured readers and ttys: simulated PIN pad, banks and test keys are allowed, and every status and result says TEST. Also mode: test, KIOSKD_MODE=test.")
+    var test = false
 
     @Flag(help: "With --mock: a scripted customer does one whole activation against the simulated bank, then the daemon stops.")
     var demo = false
@@ -81,9 +84,26 @@ struct Kioskd: AsyncParsableCommand {
             FileHandle.standardError.write(Data("kioskd: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
         }
+        let testMode = self.mock || self.test || settings.mode == "test"
+        let profilePath = self.bankProfile ?? settings.bankProfile
+        let loadedProfile: BankProfile?
+        do { loadedProfile = try profilePath.map(BankProfile.load(path:)) } catch {
+            FileHandle.standardError.write(Data("kioskd: bank profile \(profilePath ?? ""): \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        let refusals = testMode ? [] : ProductionGuard.refusals(
+            .init(settings: settings, profilePath: profilePath, profile: loadedProfile, simControl: self.simControl, identityVerifier: self.identityVerifier))
         if self.checkConfig {
             print(settings.rendered)
+            print("effective mode: \(testMode ? "test (TEST MODE: nothing here is a real activation)" : "production")")
+            for refusal in refusals { print("production refuses: \(refusal)") }
+            if !refusals.isEmpty { throw ExitCode(78) }
             return
+        }
+        if !refusals.isEmpty {
+            FileHandle.standardError.write(Data("kioskd: production mode refuses to start (\(refusals.count) settings to fix):\n".utf8))
+            for refusal in refusals { FileHandle.standardError.write(Data("kioskd: \(refusal)\n".utf8)) }
+            throw ExitCode(78)  // EX_CONFIG
         }
         let level = self.logLevel ?? Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -92,6 +112,9 @@ struct Kioskd: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kioskd")
+        if testMode {
+            logger.warning("TEST MODE: simulated devices, simulated banks and test keys are allowed; no result of this daemon is a real activation")
+        }
         if self.demo { return try await self.runDemo(logger: logger) }
 
         // Command line over environment over file.
@@ -141,7 +164,7 @@ struct Kioskd: AsyncParsableCommand {
         registry.registerSimulator(bank: bank)
         registry.registerHTTPJSON()
         registry.registerISO8583()
-        let profile = try (self.bankProfile ?? settings.bankProfile).map(BankProfile.load(path:)) ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
+        let profile = loadedProfile ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
         let gateway: any BankGateway
         do { gateway = try registry.makeGateway(for: profile) } catch { throw ValidationError("bank profile: \(error)") }
         try FileManager.default.createDirectory(atPath: (journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -165,7 +188,11 @@ struct Kioskd: AsyncParsableCommand {
             host: host, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
             limits: ServerLimits(
                 allowedUIDs: Set(self.allowUID.isEmpty ? settings.allowedUIDs : self.allowUID),
-                allowedGIDs: Set(self.allowGID.isEmpty ? settings.allowedGIDs : self.allowGID)))
+                allowedGIDs: Set(self.allowGID.isEmpty ? settings.allowedGIDs : self.allowGID)),
+            testMode: testMode)
+        if server.limits.allowedUIDs.isEmpty && server.limits.allowedGIDs.isEmpty {
+            logger.warning("socket.allowUIDs and socket.allowGIDs are empty: the kiosk socket's file mode and group alone decide who may drive activations", metadata: ["socket": "\(socketPath)"])
+        }
         let notifier = SystemdNotifier()
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))
@@ -174,7 +201,7 @@ struct Kioskd: AsyncParsableCommand {
             let endpoint = MetricsHTTPServer(host: settings.metricsAddress, port: port) { metrics.emitToString() }
             services.append(.init(service: MetricsService(server: endpoint, logger: logger)))
         }
-        logger.info("kioskd starting", metadata: ["readers": "\(self.mock ? "mock" : "pcsc")", "socket": "\(socketPath)", "journal": "\(journalPath)", "bank": "\(profile.name) (\(profile.kind))"])
+        logger.info("kioskd starting", metadata: ["mode": "\(testMode ? "TEST" : "production")", "readers": "\(self.mock ? "mock" : "pcsc")", "socket": "\(socketPath)", "journal": "\(journalPath)", "bank": "\(profile.name) (\(profile.kind))"])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }

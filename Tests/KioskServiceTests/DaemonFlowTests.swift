@@ -107,6 +107,7 @@ struct DaemonFlowTests {
             #expect(await screen.confirmAndTypePIN(daemon, confirmRequest: 10 * index + 2))
             let result = await screen.event("Activation.ResultEvent")
             #expect(result?.payload["state"]?.string == "approved", "\(name): \(result.map { "\($0.payload)" } ?? "no result")")
+            #expect(result?.payload["test"]?.bool == true, "--mock is test mode: every result says so")
             await daemon.sim("card remove")
             await daemon.sim("id remove")
             #expect(await screen.completion()?.header.completionCode == .success, "\(name)")
@@ -179,7 +180,7 @@ struct DaemonFlowTests {
         let daemon = try await MockDaemon()
         let watcher = try TestClient(path: daemon.socket)
         watcher.send("Common.Status", 1)
-        _ = await watcher.completion(1)
+        #expect(await watcher.completion(1)?.payload["mode"]?.string == "test", "--mock is test mode")
 
         // Cancel during PIN entry.
         let cancelled = try Screen.start(daemon)
@@ -474,6 +475,28 @@ struct DaemonFlowTests {
             answer += buffer[0..<count]
         }
         return String(decoding: answer, as: UTF8.self)
+    }
+
+    @Test("the simulated devices' control socket: 0600 when it appears, kioskd's own user only (SO_PEERCRED), a silent client holds up no one")
+    func simulatorControlSocket() async throws {
+        let daemon = try await MockDaemon()
+        var status = stat()
+        #expect(stat(daemon.control, &status) == 0 && status.st_mode & 0o777 == 0o600, "mode \(String(status.st_mode & 0o777, radix: 8))")
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: daemon.directory)) ?? []).contains { $0.hasPrefix(".bind-") }, "the staging directory is gone")
+        // A client that connects and says nothing: the next ones are still answered.
+        let silent = try UnixSocket.connect(daemon.control)
+        defer { close(silent) }
+        #expect(await daemon.sim("stats").hasPrefix("ok apdus="))
+        #expect(await daemon.sim("id remove") == "ok")
+        // Another user, even when the socket's mode lets it connect, is refused by its credentials.
+        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") {
+            chmod(daemon.control, 0o666)
+            let script = "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\(daemon.control)'); s.sendall(b'stats\\n'); print(s.recv(200).decode().strip())"
+            let other = try await runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script])
+            #expect(other.output.hasPrefix("error not allowed"), "uid 65534 got: \(other.output) \(other.error)")
+            #expect(daemon.log.contains("refused a client of another user"))
+        }
+        #expect(await daemon.stop() == 0)
     }
 
     @Test("Prometheus' GET /metrics on loopback: the registry's text after an activation; 404 elsewhere; a non-loopback address is refused at start")

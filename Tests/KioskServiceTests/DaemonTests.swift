@@ -62,7 +62,8 @@ import UnixSocket
         environment["RUNTIME_DIRECTORY"] = directory
         environment["STATE_DIRECTORY"] = directory
         daemon.environment = environment
-        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        _ = FileManager.default.createFile(atPath: directory + "/kioskd.log", contents: nil)
+        daemon.standardError = FileHandle(forWritingAtPath: directory + "/kioskd.log")
         try daemon.run()
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         #expect(await notify.wait(for: "READY=1"), "notify got \(notify.received.lines.withLock { $0 }) on \(notify.path), fd \(notify.fd)")
@@ -74,6 +75,9 @@ import UnixSocket
         #expect(activation.status == 0, "\(activation.output) \(activation.error)")
         #expect(activation.output.contains("激活成功") && activation.output.contains("PIN ●●●●●●"))
         #expect(!activation.output.contains("802461") && !activation.output.contains("440303198101011117"))
+        #expect(activation.output.contains("[TEST MODE: not a real activation]"))
+        let log = (try? String(contentsOfFile: directory + "/kioskd.log", encoding: .utf8)) ?? ""
+        #expect(log.split(separator: "\n").first?.contains("TEST MODE") == true, "the log's first line says test mode: \(log.prefix(300))")
         let journal = try await runProduct("kioskctl", ["journal", "--socket", socket])
         #expect(journal.output.contains("approved") && journal.output.contains("622823*********5274") && !journal.output.contains("6228230029000005274"))
         let verify = try await runProduct("kioskctl", ["journal", "--verify", "--socket", socket])

@@ -38,6 +38,7 @@ struct SettingsTests {
         ("KIOSKD_IDENTITY_VERIFIER", "maybe", "identityVerifier"), ("KIOSKD_ID_MODULE_BAUD_RATE", "1234", "idModule.baudRate"),
         ("KIOSKD_LOGGING_LEVEL", "loud", "logging.level"), ("KIOSKD_BANK_PROFILE", "/nonexistent.json", "bank.profile"),
         ("KIOSKD_JOURNAL_PATH", "relative.sqlite", "journal.path"), ("KIOSKD_TIMEOUTS_WARNING", "500", "timeouts.cards"),
+        ("KIOSKD_MODE", "staging", "mode"),
     ])
     func badValue(variable: String, value: String, key: String) async throws {
         let path = try self.sample()
@@ -51,12 +52,16 @@ struct SettingsTests {
         }
     }
 
-    @Test("kioskd --check-config prints the resolved settings, exits 0; a bad file exits 78 naming the key")
+    @Test("kioskd --check-config prints the resolved settings, exits 0 in test mode (78 with the refusals in production); a bad file exits 78 naming the key")
     func checkConfig() async throws {
         let path = try self.sample()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let good = try await runProduct("kioskd", ["--check-config", "--config", path])
+        let good = try await runProduct("kioskd", ["--check-config", "--config", path, "--test"])
         #expect(good.status == 0 && good.output.contains("readers.card: Generic Smart Card Reader Interface [Contact] 00 00"))
+        // The sample's simulated PIN pad, verifier and bank: production names each and refuses.
+        let production = try await runProduct("kioskd", ["--check-config", "--config", path])
+        #expect(production.status == 78 && production.output.contains("readers.card: Generic Smart Card Reader Interface [Contact] 00 00"))
+        for key in ["pinPad.kind", "identityVerifier", "bank.profile"] { #expect(production.output.contains("production refuses: configuration \(key):"), "\(key)") }
         let bad = try await runProcess("/usr/bin/env", ["KIOSKD_TIMEOUTS_PIN_ENTRY=1", productPath("kioskd"), "--check-config", "--config", path])
         #expect(bad.status == 78 && bad.error.contains("timeouts.pinEntry"))
         let missing = try await runProduct("kioskd", ["--check-config", "--config", "/nonexistent/kioskd.yaml"])

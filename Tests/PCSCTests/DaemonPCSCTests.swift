@@ -52,7 +52,7 @@ extension PCSCIntegrationTests {
             daemon.arguments = [
                 "--card-reader", cardSlot.readerName, "--psam-reader", psamSlot.readerName, "--id-device", simulator.linkPath,
                 "--bank-profile", directory + "/bank.json", "--socket", directory + "/kiosk.sock", "--journal", directory + "/journal.sqlite",
-                "--sim-control", directory + "/sim.sock",
+                "--sim-control", directory + "/sim.sock", "--test",
             ]
             daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try daemon.run()
@@ -84,6 +84,9 @@ extension PCSCIntegrationTests {
             #expect(result.status == 0, "\(result.output) \(result.error)")
             #expect(result.output.contains("approved") && result.output.contains("PIN ●●●●●●"))
             #expect(!result.output.contains("440304199003070026"))
+            #expect(result.output.contains("[TEST MODE: not a real activation]"), "--test: the result says so")
+            let status = try await runProduct("kioskctl", ["status", "--socket", directory + "/kiosk.sock"])
+            #expect(status.output.hasPrefix("TEST MODE") && status.output.contains("mode: test"), "\(status.output)")
             let ledger = await bank.ledger()
             #expect(ledger.count == 1 && ledger.first?.effects == 1)
             let journal = try await runProduct("kioskctl", ["journal", "--socket", directory + "/kiosk.sock"])

@@ -1,0 +1,111 @@
+import BankGateway
+import Crypto
+import Foundation
+import KioskSettings
+
+/// What production mode refuses to start on: anything simulated, any published test key, any way for a
+/// test harness to type on the kiosk's behalf. Each refusal names the setting and the fix, so an installer
+/// reading `kioskd --check-config` (or the journal after a failed start) knows what to change.
+///
+/// Test mode (`--mock`, `--test`, `mode: test`, `KIOSKD_MODE=test`) skips these checks and says so
+/// everywhere it shows instead: the log's first line, `Common.Status`'s `mode`, every
+/// `Activation.ResultEvent`'s `test`, and `kioskctl status`.
+struct ProductionGuard {
+    /// What kioskd was asked to run with.
+    struct Request {
+        var settings: KioskSettings
+        /// The bank profile file in force (`--bank-profile` or `bank.profile`), nil for none.
+        var profilePath: String?
+        var profile: BankProfile?
+        /// The simulated devices' control socket, when `--sim-control` was given.
+        var simControl: String?
+        /// `--identity-verifier`, which overrides the setting.
+        var identityVerifier: String?
+    }
+
+    /// Every reason production refuses `request`, in the order an installer fixes them; empty when it may start.
+    static func refusals(_ request: Request) -> [SettingsError] {
+        var refusals: [SettingsError] = []
+        func refuse(_ key: String, _ problem: String, _ fix: String) { refusals.append(SettingsError(key: key, problem: problem, fix: fix)) }
+        let testModeHint = " (for a test set-up: kioskd --test, or mode: test)"
+
+        if request.settings.configurationFile == nil {
+            refuse("(file)", "no configuration file was read", "install /etc/cardkiosk/kioskd.yaml (from Config/kioskd.yaml) or pass --config" + testModeHint)
+        }
+        if request.simControl != nil {
+            refuse("--sim-control", "the simulated devices' control socket would let a local process type PIN digits and place cards", "remove --sim-control" + testModeHint)
+        }
+        if request.settings.pinPad == "simulated" {
+            refuse(
+                "pinPad.kind", "the simulated PIN pad holds the clear PIN and a published test PIN key",
+                "configure the kiosk's encrypting PIN pad (this build has no EPP driver yet: production cannot start until it does)" + testModeHint)
+        }
+        let verifier = request.identityVerifier ?? request.settings.identityVerifier
+        if verifier.hasPrefix("simulated") {
+            refuse(
+                "identityVerifier", "\(verifier) decides without comparing the customer with the document",
+                "configure the outlet's identity verification service (face comparison or clerk)" + testModeHint)
+        }
+        guard let path = request.profilePath, let profile = request.profile else {
+            refuse("bank.profile", "no bank profile is configured: activations would go to the in-process simulated bank", "set bank.profile to the bank's profile (Config/bank-profiles)" + testModeHint)
+            return refusals
+        }
+        if profile.kind == "simulator" {
+            refuse("bank.profile", "\(path) is the simulated bank (kind simulator)", "use the bank's http-json or iso8583 profile" + testModeHint)
+        }
+        if profile.settings["testOnly"] == "true" {
+            refuse("bank.profile", "\(path) was written by kiosk-bank-sim for tests (settings.testOnly)", "use the profile the bank issued" + testModeHint)
+        }
+        for name in profile.settings.keys.sorted() {
+            let value = profile.settings[name]!
+            if PublishedTestKeys.isPublished(hex: value) {
+                refuse("bank.profile settings.\(name)", "\(path) holds a published test key", "load the key the bank issued for this terminal")
+            } else if name.hasSuffix("File"), let contents = FileManager.default.contents(atPath: value), contents.count < 1 << 16,
+                PublishedTestKeys.isPublished(file: contents)
+            {
+                refuse("bank.profile settings.\(name)", "\(value) is a published test key", "install the key the bank issued for this terminal")
+            }
+        }
+        return refusals
+    }
+}
+
+/// Keys published in this repository, its documentation and the public test vectors it cites: anyone has
+/// them, so no production terminal may use them.
+enum PublishedTestKeys {
+    /// Hex keys (compared without case or spaces).
+    static let hex: Set<String> = [
+        "0123456789ABCDEFFEDCBA9876543210",  // the simulated bank's PIN key; the SM4 standard vector
+        "00112233445566778899AABBCCDDEEFF",  // the example profile's SM4 field key
+        "0723C80DB5F4CD3D0723C80DB5F4CD3D",  // gateway.md V4 MAK
+        "CA5D92598DCA48CE8A4C76361A9269E9",  // gateway.md V5 TMK
+        "807A23AD32B36D457AE91FDF927570EA",  // gateway.md V5 PIK
+        "5BB5C72CD00B7338",  // gateway.md V5 MAK
+        "4141414141414141", "4242424242424242", "41414141414141414242424242424242",  // gateway.md V8
+    ]
+
+    /// SHA-256 of the test key files in Tests/Fixtures/bank/keys (bank, other-bank, stranger, terminal).
+    static let fileDigests: Set<String> = [
+        "2e51b8514461db3c0fdfbf7f82e2f1c07d6673ec52306d0d189738f48a97e0a2",
+        "b11866f6cfb2b463132e585bab003e0c6b9372be29abcf91451a25f37ae4bbe6",
+        "429c017fc757c2f68686a47cb0321c7b28bf7c8d28e0e1f746ab9d0f9810916a",
+        "4f28f0d43744ca8ee5f8f6d2c382b79d828dc9a9f948ceba7e0bd3108db8e2d1",
+    ]
+
+    /// A published hex key, or a degenerate one (every byte the same: all zeros, `11…`).
+    static func isPublished(hex value: String) -> Bool {
+        let digits = value.uppercased().filter { !$0.isWhitespace }
+        guard digits.count >= 16, digits.count % 2 == 0, digits.allSatisfy(\.isHexDigit) else { return false }
+        if self.hex.contains(digits) { return true }
+        let first = digits.prefix(2)
+        return stride(from: 0, to: digits.count, by: 2).allSatisfy { digits.dropFirst($0).prefix(2) == first }
+    }
+
+    /// A published key file (byte for byte), or a file that holds a published hex key (`tmk.hex`).
+    static func isPublished(file contents: Data) -> Bool {
+        let digest = SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined()
+        if self.fileDigests.contains(digest) { return true }
+        guard let text = String(data: contents, encoding: .utf8) else { return false }
+        return self.isPublished(hex: text)
+    }
+}
