@@ -198,6 +198,10 @@ public final class KioskSocketServer: Sendable {
                 do {
                     for try await var buffer in inbound {
                         splitter.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
+                        // The rate is charged when the lines arrive, before any of them is handled: charged
+                        // one by one between handlings, a flood sent at once was admitted at the pace the
+                        // daemon worked through it (each slow answer refilled the bucket).
+                        var admitted: [[UInt8]] = []
                         while true {
                             let line: [UInt8]
                             do {
@@ -212,8 +216,9 @@ public final class KioskSocketServer: Sendable {
                                 client.send(Self.refusal(name: peek.name, requestId: peek.requestId, status: "tooManyRequests", "more than \(self.limits.commandsPerSecond) commands per second"))
                                 continue
                             }
-                            await self.handle(line, from: client)
+                            admitted.append(line)
                         }
+                        for line in admitted { await self.handle(line, from: client) }
                     }
                 } catch {}
                 // The client is gone: its activation cannot be confirmed or answered any more.
