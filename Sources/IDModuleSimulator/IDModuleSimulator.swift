@@ -207,8 +207,7 @@ public final class IDModuleSimulator: Sendable {
         /// Sleeps for `duration` unless unplugged meanwhile. Returns false if it was.
         func pause(_ duration: Duration) -> Bool {
             var descriptor = pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-            return poll(&descriptor, 1, max(milliseconds, 1)) == 0
+            return poll(&descriptor, 1, Int32(clamping: max(duration.inMilliseconds, 1))) == 0
         }
     }
 

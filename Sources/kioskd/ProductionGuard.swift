@@ -1,4 +1,6 @@
+import APDU
 import BankGateway
+import BankSimulator
 import Crypto
 import Foundation
 import KioskSettings
@@ -73,16 +75,16 @@ struct ProductionGuard {
 /// Keys published in this repository, its documentation and the public test vectors it cites: anyone has
 /// them, so no production terminal may use them.
 enum PublishedTestKeys {
-    /// Hex keys (compared without case or spaces).
-    static let hex: Set<String> = [
-        "0123456789ABCDEFFEDCBA9876543210",  // the simulated bank's PIN key; the SM4 standard vector
+    /// Hex keys (compared without case or spaces): the simulated bank's and PIN pad's PIN key, then the vectors.
+    static let hex: Set<String> = Set([SimulatedBank.Fixture().pinKey.uppercased()]).union([
+        "0123456789ABCDEFFEDCBA9876543210",  // the SM4 standard vector (gateway.md V10)
         "00112233445566778899AABBCCDDEEFF",  // the example profile's SM4 field key
         "0723C80DB5F4CD3D0723C80DB5F4CD3D",  // gateway.md V4 MAK
         "CA5D92598DCA48CE8A4C76361A9269E9",  // gateway.md V5 TMK
         "807A23AD32B36D457AE91FDF927570EA",  // gateway.md V5 PIK
         "5BB5C72CD00B7338",  // gateway.md V5 MAK
         "4141414141414141", "4242424242424242", "41414141414141414242424242424242",  // gateway.md V8
-    ]
+    ])
 
     /// SHA-256 of the test key files in Tests/Fixtures/bank/keys (bank, other-bank, stranger, terminal).
     static let fileDigests: Set<String> = [
@@ -103,7 +105,7 @@ enum PublishedTestKeys {
 
     /// A published key file (byte for byte), or a file that holds a published hex key (`tmk.hex`).
     static func isPublished(file contents: Data) -> Bool {
-        let digest = SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(Array(SHA256.hash(data: contents))).lowercased()
         if self.fileDigests.contains(digest) { return true }
         guard let text = String(data: contents, encoding: .utf8) else { return false }
         return self.isPublished(hex: text)

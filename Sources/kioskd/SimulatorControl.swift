@@ -63,8 +63,9 @@ final class SimulatorControl: @unchecked Sendable {
                 }
                 return
             }
-            guard let peer = UnixSocket.peerCredentials(client), peer.uid == getuid() || peer.uid == 0 else {
-                self.logger.warning("simulator control: refused a client of another user", metadata: ["uid": "\(UnixSocket.peerCredentials(client)?.uid ?? .max)"])
+            let uid = UnixSocket.peerCredentials(client)?.uid
+            guard uid == getuid() || uid == 0 else {
+                self.logger.warning("simulator control: refused a client of another user", metadata: ["uid": "\(uid.map(String.init) ?? "unknown")"])
                 UnixSocket.writeAll(client, Array("error not allowed: only kioskd's user drives the simulated devices\n".utf8))
                 close(client)
                 continue
@@ -90,23 +91,10 @@ final class SimulatorControl: @unchecked Sendable {
         }
     }
 
-    /// One client's lines, answered in order, until it hangs up.
+    /// One client's lines, answered in order, until it hangs up (lines over 64 KiB are dropped).
     private func serve(_ client: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        var pending: [UInt8] = []
-        while true {
-            let count = read(client, &buffer, buffer.count)
-            if count <= 0 { return }
-            pending += buffer[0..<count]
-            guard pending.count <= 1 << 16 else {
-                UnixSocket.writeAll(client, Array("error line too long\n".utf8))
-                return
-            }
-            while let newline = pending.firstIndex(of: 0x0A) {
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
-                UnixSocket.writeAll(client, Array((self.run(line) + "\n").utf8))
-            }
+        UnixSocket.readLines(client, limit: 1 << 16) { line in
+            UnixSocket.writeAll(client, Array((self.run(String(decoding: line, as: UTF8.self)) + "\n").utf8))
         }
     }
 
