@@ -193,15 +193,25 @@ public final class KioskSocketServer: Sendable {
                 group.addTask {
                     for await message in outbox { try await outbound.write(ByteBuffer(bytes: KioskProtocol.encode(message))) }
                 }
+                // Lines are read, split and charged against the rate here, as they arrive, and handled in
+                // order by their own task. (Charged where they were handled, a flood sent at once was
+                // admitted at the pace the daemon answered it: each slow answer refilled the bucket.)
+                let (admitted, admit) = AsyncStream.makeStream(of: [UInt8].self)
+                let backlog = Mutex(0)
+                let gone = Mutex(false)
+                async let handled: Void = {
+                    for await line in admitted {
+                        backlog.withLock { $0 -= 1 }
+                        // A closed connection's queued commands are dropped, not run for nobody.
+                        if gone.withLock({ $0 }) { continue }
+                        await self.handle(line, from: client)
+                    }
+                }()
                 var splitter = LineSplitter()
                 var bucket = TokenBucket(rate: self.limits.commandsPerSecond)
                 do {
                     for try await var buffer in inbound {
                         splitter.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
-                        // The rate is charged when the lines arrive, before any of them is handled: charged
-                        // one by one between handlings, a flood sent at once was admitted at the pace the
-                        // daemon worked through it (each slow answer refilled the bucket).
-                        var admitted: [[UInt8]] = []
                         while true {
                             let line: [UInt8]
                             do {
@@ -211,16 +221,21 @@ public final class KioskSocketServer: Sendable {
                                 client.send(Self.refusal(name: "Common.Error", requestId: nil, status: "invalidMessage", "\(error)"))
                                 continue
                             }
-                            guard bucket.take() else {
+                            let waiting = backlog.withLock { $0 }
+                            guard waiting < bucket.burst, bucket.take() else {
                                 let peek = Wire.peek(line)
-                                client.send(Self.refusal(name: peek.name, requestId: peek.requestId, status: "tooManyRequests", "more than \(self.limits.commandsPerSecond) commands per second"))
+                                let why = waiting < bucket.burst ? "more than \(self.limits.commandsPerSecond) commands per second" : "\(waiting) commands still waiting for their answers"
+                                client.send(Self.refusal(name: peek.name, requestId: peek.requestId, status: "tooManyRequests", why))
                                 continue
                             }
-                            admitted.append(line)
+                            backlog.withLock { $0 += 1 }
+                            admit.yield(line)
                         }
-                        for line in admitted { await self.handle(line, from: client) }
                     }
                 } catch {}
+                gone.withLock { $0 = true }
+                admit.finish()
+                await handled
                 // The client is gone: its activation cannot be confirmed or answered any more.
                 await self.cancelActivation(of: client.id, requestIds: nil)
                 continuation.finish()
@@ -417,6 +432,9 @@ struct TokenBucket {
         self.rate = Double(max(rate, 1))
         self.tokens = self.rate * 2
     }
+
+    /// The most commands taken at once: twice the rate.
+    var burst: Int { Int(self.rate * 2) }
 
     mutating func take() -> Bool {
         let now = ContinuousClock.now
