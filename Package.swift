@@ -252,7 +252,7 @@ let package = Package(
             name: "ActivationTests",
             dependencies: [
                 "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity", "Journal",
-                "Messages", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
+                "KioskCrypto", "Messages", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
         .testTarget(

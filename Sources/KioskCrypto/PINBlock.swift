@@ -10,14 +10,27 @@ public enum ISO0PINBlock {
     /// The clear 8-byte block for `pin` (4–12 digits) and `pan`.
     public static func clearBlock(pin: String, pan: String) throws(Failure) -> [UInt8] {
         let digits = pin.compactMap(\.wholeNumberValue)
-        guard digits.count == pin.count, (4...12).contains(digits.count) else { throw Failure(description: "a PIN has 4 to 12 digits") }
-        var pinField: [UInt8] = [0x00, UInt8(digits.count)] + digits.map(UInt8.init)
-        pinField += [UInt8](repeating: 0x0F, count: 16 - pinField.count)
+        guard digits.count == pin.count else { throw Failure(description: "a PIN has 4 to 12 digits") }
+        return try Self.clearBlock(pinDigits: digits.map(UInt8.init), pan: pan)
+    }
+
+    /// The clear 8-byte block for the PIN's digits (4–12 values 0–9) and `pan`. Takes the digits as they were
+    /// pressed, so a PIN pad never has to build a string it cannot wipe; its only working copy is zeroed here.
+    public static func clearBlock(pinDigits: [UInt8], pan: String) throws(Failure) -> [UInt8] {
+        guard (4...12).contains(pinDigits.count), pinDigits.allSatisfy({ $0 <= 9 }) else { throw Failure(description: "a PIN has 4 to 12 digits") }
         let panField = try Self.panField(pan)
+        var pinField = [UInt8](repeating: 0x0F, count: 16)
+        defer { pinField.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        pinField[0] = 0x00
+        pinField[1] = UInt8(pinDigits.count)
+        for (index, digit) in pinDigits.enumerated() { pinField[2 + index] = digit }
         return (0..<8).map { index in
             (pinField[2 * index] << 4 | pinField[2 * index + 1]) ^ (panField[2 * index] << 4 | panField[2 * index + 1])
         }
     }
+
+    /// Whether `pan` can bind a format 0 block: all digits, at least 13 of them (12 besides the check digit).
+    public static func accepts(pan: String) -> Bool { (try? Self.panField(pan)) != nil }
 
     /// The PIN in a clear block, checked against `pan`.
     public static func pin(fromClearBlock block: [UInt8], pan: String) throws(Failure) -> String {
