@@ -1,4 +1,5 @@
 import Foundation
+import KioskCrypto
 public import Identity
 public import Messages
 public import ResidentIDCard
@@ -29,6 +30,9 @@ public struct CheckRefusal: Error, Hashable, Sendable, ExplainedError {
         case bankHolderMismatch
         /// The identity verifier (face comparison, clerk) said no.
         case identityNotVerified
+        /// The bank application's card number cannot bind a PIN block (ISO 9564 format 0 needs at least 13
+        /// digits): the PIN could never be set here.
+        case cardNumberUnusable
     }
 
     public let reason: Reason
@@ -75,6 +79,9 @@ public struct CheckRefusal: Error, Hashable, Sendable, ExplainedError {
         case .identityNotVerified:
             CustomerMessage(key: "check.identityNotVerified", zhHans: "身份核验未通过，请到柜台办理。",
                 en: "Your identity could not be verified. Please go to a counter.")
+        case .cardNumberUnusable:
+            CustomerMessage(key: "check.cardNumberUnusable", zhHans: "这张卡的银行卡号无法在自助设备上设置密码，请到柜台办理。",
+                en: "A PIN cannot be set for this card's bank number at the kiosk. Please go to a counter.")
         }
     }
 
@@ -111,6 +118,9 @@ public enum IdentityChecks {
             return CheckRefusal(.bankHolderMismatch, detail: "bank holder \(Masking.citizenID(holder)) vs card \(identity.socialSecurityNumber.masked)")
         }
         if let expiry = bank.expiry, expiry < today { return CheckRefusal(.socialSecurityCardExpired, detail: "bank application expired \(expiry)") }
+        guard ISO0PINBlock.accepts(pan: bank.pan) else {
+            return CheckRefusal(.cardNumberUnusable, detail: "the bank application's card number has \(bank.pan.count) characters (\(Masking.pan(bank.pan))); a format 0 PIN block needs 13 or more digits")
+        }
         return nil
     }
 

@@ -43,6 +43,9 @@ struct DaemonFlowTests {
         let otherHolder = try daemon.write(
             "other-holder.json",
             #"{"summary": "bank account of someone else", "citizenId": "440303198101011117", "name": "张三", "birthDate": "1981-01-01", "bank": {"holderId": "11010819750612008X"}}"#)
+        let shortPAN = try daemon.write(
+            "short-pan.json",
+            #"{"summary": "a 12-digit card number", "citizenId": "440303198101011117", "name": "张三", "birthDate": "1981-01-01", "bank": {"pan": "622823002900"}}"#)
         let cases = [
             Refusal(description: "different person", id: fixtures + "idcard/resident-x-longterm.json", card: "ssc-demo", key: "check.differentPerson"),
             Refusal(description: "same number, other name", id: try daemon.write("name.json", Self.idCard(["name": "张四"])), card: "ssc-demo", key: "check.nameMismatch"),
@@ -55,6 +58,7 @@ struct DaemonFlowTests {
             Refusal(description: "social security card locked", id: "demo", card: fixtures + "ssc/card-locked.json", key: "card.ssc.cardLocked"),
             Refusal(description: "no bank application", id: "demo", card: fixtures + "ssc/no-bank.json", key: "check.noBankApplication"),
             Refusal(description: "bank account of another holder", id: "demo", card: otherHolder, key: "check.bankHolderMismatch"),
+            Refusal(description: "a card number too short for a PIN block", id: "demo", card: shortPAN, key: "check.cardNumberUnusable"),
         ]
         for (index, refusal) in cases.enumerated() {
             let screen = try Screen.start(daemon, requestId: index + 1)
@@ -70,7 +74,7 @@ struct DaemonFlowTests {
             let completion = await screen.completion()
             #expect(completion?.header.completionCode == .commandErrorCode, "\(refusal)")
             #expect(completion?.payload["end"]?.string == "refused" && completion?.payload["errorCode"]?.string == "refused", "\(refusal)")
-            for number in ["440303198101011117", "11010819750612008X", "6228230029000005274"] {
+            for number in ["440303198101011117", "11010819750612008X", "6228230029000005274", "622823002900"] {
                 #expect(!screen.transcript.contains(number), "\(refusal): \(number) went to the screen unmasked")
             }
             screen.client.disconnect()
@@ -82,8 +86,8 @@ struct DaemonFlowTests {
         operatorClient.disconnect()
         // The operator log names every refusal, masked.
         let log = daemon.log
-        #expect(log.contains("differentPerson") && log.contains("bankHolderMismatch"), "\(log.suffix(2000))")
-        for number in ["440303198101011117", "11010819750612008X", "6228230029000005274"] { #expect(!log.contains(number), "\(number) in kioskd's log") }
+        #expect(log.contains("differentPerson") && log.contains("bankHolderMismatch") && log.contains("cardNumberUnusable"), "\(log.suffix(2000))")
+        for number in ["440303198101011117", "11010819750612008X", "6228230029000005274", "622823002900"] { #expect(!log.contains(number), "\(number) in kioskd's log") }
         #expect(await daemon.stop() == 0)
     }
 
