@@ -46,9 +46,22 @@ public final class HTTPGateway: BankGateway {
         }
     }
 
+    /// Whether the endpoint's host is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+    static func isLoopback(endpoint: String) -> Bool {
+        guard let host = URL(string: endpoint)?.host?.lowercased() else { return false }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare == "localhost" || bare == "::1" { return true }
+        var address = in_addr()
+        return inet_pton(AF_INET, bare, &address) == 1 && UInt32(bigEndian: address.s_addr) >> 24 == 127
+    }
+
     public init(profile: BankProfile, credentials: Credentials) throws(GatewayConfigurationError) {
         guard let endpoint = profile.endpoint, endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
             throw GatewayConfigurationError(key: "endpoint", problem: "the http-json gateway needs an http:// or https:// endpoint")
+        }
+        if endpoint.hasPrefix("http://"), !Self.isLoopback(endpoint: endpoint) {
+            throw GatewayConfigurationError(
+                key: "endpoint", problem: "\(endpoint) is plain http:// to a host that is not this machine: ID numbers, PANs and PIN blocks would cross the network unencrypted; use https:// (http:// is for a bank simulator on loopback)")
         }
         self.profile = profile
         self.baseURL = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint

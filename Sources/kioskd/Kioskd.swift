@@ -93,16 +93,35 @@ struct Kioskd: AsyncParsableCommand {
         }
         let refusals = testMode ? [] : ProductionGuard.refusals(
             .init(settings: settings, profilePath: profilePath, profile: loadedProfile, simControl: self.simControl, identityVerifier: self.identityVerifier))
+        // The gateway is built once before anything starts, so a profile it cannot use (a missing key file,
+        // plain http:// off this machine) is a configuration error (78) that --check-config reports too.
+        let bank = SimulatedBank()
+        var registry = GatewayRegistry()
+        registry.registerSimulator(bank: bank)
+        registry.registerHTTPJSON()
+        registry.registerISO8583()
+        let profile = loadedProfile ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
+        var gatewayProblem: String?
+        do {
+            await (try registry.makeGateway(for: profile)).shutdown()
+        } catch {
+            gatewayProblem = "bank profile \(profilePath ?? "(the in-process simulator)"): \(error)"
+        }
         if self.checkConfig {
             print(settings.rendered)
             print("effective mode: \(testMode ? "test (TEST MODE: nothing here is a real activation)" : "production")")
             for refusal in refusals { print("production refuses: \(refusal)") }
-            if !refusals.isEmpty { throw ExitCode(78) }
+            if let gatewayProblem { print("error: \(gatewayProblem)") }
+            if !refusals.isEmpty || gatewayProblem != nil { throw ExitCode(78) }
             return
         }
         if !refusals.isEmpty {
             FileHandle.standardError.write(Data("kioskd: production mode refuses to start (\(refusals.count) settings to fix):\n".utf8))
             for refusal in refusals { FileHandle.standardError.write(Data("kioskd: \(refusal)\n".utf8)) }
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        if let gatewayProblem {
+            FileHandle.standardError.write(Data("kioskd: \(gatewayProblem)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
         }
         let level = self.logLevel ?? Logger.Level(rawValue: settings.logLevel) ?? .info
@@ -159,12 +178,6 @@ struct Kioskd: AsyncParsableCommand {
         }
         defer { simulator?.stop() }
 
-        let bank = SimulatedBank()
-        var registry = GatewayRegistry()
-        registry.registerSimulator(bank: bank)
-        registry.registerHTTPJSON()
-        registry.registerISO8583()
-        let profile = loadedProfile ?? SimulatorGateway.profile(responseMilliseconds: 10_000)
         let gateway: any BankGateway
         do { gateway = try registry.makeGateway(for: profile) } catch { throw ValidationError("bank profile: \(error)") }
         try FileManager.default.createDirectory(atPath: (journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

@@ -58,8 +58,18 @@ struct ProductionGuard {
         if profile.settings["testOnly"] == "true" {
             refuse("bank.profile", "\(path) was written by kiosk-bank-sim for tests (settings.testOnly)", "use the profile the bank issued" + testModeHint)
         }
+        if profile.kind == "iso8583", profile.settings["mac", default: ""].lowercased() == "x9.9" {
+            refuse(
+                "bank.profile settings.mac", "\(path) asks for the x9.9 MAC: single DES, whose 56-bit key is searched exhaustively in hours",
+                "use the MAC the bank specifies for this link (x9.19, unionpay-ecb or sm4-pos)")
+        }
         for name in profile.settings.keys.sorted() {
             let value = profile.settings[name]!
+            if Self.isSecretFile(setting: name), let mode = Self.permissions(of: value), mode & 0o077 != 0 {
+                refuse(
+                    "bank.profile settings.\(name)", "\(value) is readable by its group or others (mode \(String(mode, radix: 8)))",
+                    "chmod 600 \(value) (owner kioskd)")
+            }
             if PublishedTestKeys.isPublished(hex: value) {
                 refuse("bank.profile settings.\(name)", "\(path) holds a published test key", "load the key the bank issued for this terminal")
             } else if name.hasSuffix("File"), let contents = FileManager.default.contents(atPath: value), contents.count < 1 << 16,
@@ -69,6 +79,19 @@ struct ProductionGuard {
             }
         }
         return refusals
+    }
+
+    /// Settings that name a file holding a secret key (`signingKeyFile`, `clientKeyFile`, `masterKeyFile`, …);
+    /// public material (`bankPublicKeyFile`, certificates, trust roots) may be world-readable.
+    static func isSecretFile(setting name: String) -> Bool {
+        name.hasSuffix("KeyFile") && !name.lowercased().contains("public")
+    }
+
+    /// The permission bits of the file at `path` (following links), nil when it cannot be read.
+    static func permissions(of path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return info.st_mode & 0o7777
     }
 }
 

@@ -109,22 +109,29 @@ struct TestPKI {
 
     @Test func profileMistakesNameTheSetting() async throws {
         let pki = try await TestPKI.make()
-        func key(_ settings: [String: String], endpoint: String? = nil) -> String? {
+        func key(_ settings: [String: String], endpoint: String? = nil) async -> String? {
             var profile = pki.profile(port: 1, settings: settings)
             if let endpoint { profile.endpoint = endpoint }
             do {
-                _ = try HTTPGateway(profile: profile)
+                await (try HTTPGateway(profile: profile)).shutdown()
                 return nil
             } catch {
                 return error.key
             }
         }
-        #expect(key(["signingScheme": "md5"]) == "settings.signingScheme")
-        #expect(key(["signingString": "icbc-sorted-params"]) == "settings.signingString")
-        #expect(key(["signingKeyFile": "/nonexistent.pem"]) == "settings.signingKeyFile")
-        #expect(key(["signingKeyFile": pki.path("ca.pem")]) == "settings.signingKeyFile")
-        #expect(key(["sm4FieldKey": "1234"]) == "settings.sm4FieldKey")
-        #expect(key([:], endpoint: "tcp://127.0.0.1:1") == "endpoint")
+        #expect(await key(["signingScheme": "md5"]) == "settings.signingScheme")
+        #expect(await key(["signingString": "icbc-sorted-params"]) == "settings.signingString")
+        #expect(await key(["signingKeyFile": "/nonexistent.pem"]) == "settings.signingKeyFile")
+        #expect(await key(["signingKeyFile": pki.path("ca.pem")]) == "settings.signingKeyFile")
+        #expect(await key(["sm4FieldKey": "1234"]) == "settings.sm4FieldKey")
+        #expect(await key([:], endpoint: "tcp://127.0.0.1:1") == "endpoint")
+        // Plain http:// only to this machine: a bank simulator on loopback.
+        for remote in ["http://bank.example:8080", "http://10.0.0.5:8080", "http://128.0.0.1", "http://[2001:db8::1]:80", "http://127.0.0.1.example.com"] {
+            #expect(await key([:], endpoint: remote) == "endpoint", "\(remote)")
+        }
+        for loopback in ["http://127.0.0.1:1", "http://127.8.9.10:1/", "http://localhost:1", "http://[::1]:1"] {
+            #expect(await key([:], endpoint: loopback) == nil, "\(loopback)")
+        }
         var halfTLS = pki.profile(port: 1, settings: [:])
         halfTLS.settings["clientKeyFile"] = nil
         #expect(throws: GatewayConfigurationError(key: "settings.clientKeyFile", problem: "")) { try HTTPGateway(profile: halfTLS) }

@@ -34,9 +34,11 @@ struct ProductionModeTests {
             ])
             return try self.file("profile-\(UUID().uuidString.prefix(6)).json", String(decoding: body, as: UTF8.self))
         }
-        /// A key file of fresh random bytes (no published key).
-        func randomKeyFile() throws -> String {
-            try self.file("own-\(UUID().uuidString.prefix(6)).hex", (0..<16).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined() + "\n")
+        /// A key file of fresh random bytes (no published key), with permission bits `mode`.
+        func randomKeyFile(mode: mode_t = 0o600) throws -> String {
+            let path = try self.file("own-\(UUID().uuidString.prefix(6)).hex", (0..<16).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined() + "\n")
+            chmod(path, mode)
+            return path
         }
         func remove() { try? FileManager.default.removeItem(atPath: self.directory) }
     }
@@ -100,6 +102,45 @@ struct ProductionModeTests {
         let good = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["signingKeyFile": own, "sm4FieldKey": "8F3A0C11D2E94B7765A1C0FFEE123457"]))])
         #expect(!good.contains("configuration bank.profile"), "\(good)")
         #expect(good.contains("pinPad.kind"))
+
+        // A secret key file its group or others can read is refused; a public key may be world-readable.
+        let open = try site.randomKeyFile(mode: 0o640)
+        let readable = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["signingKeyFile": open, "bankPublicKeyFile": try site.randomKeyFile(mode: 0o644)]))])
+        #expect(readable.contains("configuration bank.profile settings.signingKeyFile: \(open) is readable by its group or others (mode 640)"), "\(readable)")
+        #expect(readable.contains("chmod 600 \(open)"))
+        #expect(!readable.contains("settings.bankPublicKeyFile"), "\(readable)")
+    }
+
+    @Test("an ISO 8583 profile with the single-DES x9.9 MAC is refused; x9.19 is not")
+    func singleDESMAC() async throws {
+        let site = try Site()
+        defer { site.remove() }
+        let weak = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["mac": "x9.9", "masterKeyFile": try site.randomKeyFile()], kind: "iso8583"))])
+        #expect(weak.contains("configuration bank.profile settings.mac:") && weak.contains("x9.9 MAC: single DES"), "\(weak)")
+        let strong = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["mac": "x9.19", "masterKeyFile": try site.randomKeyFile()], kind: "iso8583"))])
+        #expect(!strong.contains("settings.mac"), "\(strong)")
+    }
+
+    @Test("plain http:// to a bank off this machine exits 78 in any mode; http:// on loopback passes the gateway")
+    func plainHTTPOnlyOnLoopback() async throws {
+        let site = try Site()
+        defer { site.remove() }
+        let keys = Self.repository.appendingPathComponent("Tests/Fixtures/bank/keys").path
+        func profile(_ endpoint: String) throws -> String {
+            let body = try JSONSerialization.data(withJSONObject: [
+                "name": "Bank", "kind": "http-json", "bankCode": "B", "terminalID": "T1", "endpoint": endpoint,
+                "timeouts": ["connectMilliseconds": 3000, "responseMilliseconds": 30000], "resultCodes": [:],
+                "settings": ["signingScheme": "rsa", "signingKeyFile": keys + "/terminal.key", "bankPublicKeyFile": keys + "/bank.pub", "serial": "01"],
+            ])
+            return try site.file("http-\(UUID().uuidString.prefix(6)).json", String(decoding: body, as: UTF8.self))
+        }
+        let remote = try await runProduct("kioskd", ["--test", "--check-config", "--config", try site.config(profile: try profile("http://10.0.0.5:8080"))])
+        #expect(remote.status == 78, "\(remote.output) \(remote.error)")
+        #expect(remote.output.contains("error: bank profile") && remote.output.contains("plain http:// to a host that is not this machine"), "\(remote.output)")
+        let start = try await runProduct("kioskd", ["--test", "--socket", site.directory + "/k.sock", "--config", try site.config(profile: try profile("http://bank.example"))])
+        #expect(start.status == 78 && start.error.contains("endpoint"), "\(start.error)")
+        let loopback = try await runProduct("kioskd", ["--test", "--check-config", "--config", try site.config(profile: try profile("http://127.0.0.1:8080"))])
+        #expect(loopback.status == 0, "\(loopback.output) \(loopback.error)")
     }
 
     @Test("--sim-control is refused in production")
