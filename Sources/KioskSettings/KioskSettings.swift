@@ -27,6 +27,9 @@ public struct KioskSettings: Sendable, Hashable {
     public var allowedUIDs: [UInt32]
     public var allowedGIDs: [UInt32]
     public var timeouts: Timeouts
+    /// Where the kiosk socket lives unless `socket.path` says otherwise: a directory of its own, outside the
+    /// service's RuntimeDirectory (0750, group kioskd), which the screen's group could not traverse.
+    public static let defaultSocketPath = "/run/cardkiosk/kiosk.sock"
     public var logLevel: String
     /// Prometheus' scrape endpoint (`GET /metrics`): off unless a port is set; loopback addresses only.
     public var metricsAddress: String = "127.0.0.1"
@@ -71,7 +74,6 @@ public struct KioskSettings: Sendable, Hashable {
         }
         let config = ConfigReader(providers: providers)
         let state = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/kioskd"
-        let runtime = environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/run/kioskd"
         func ids(_ key: String) throws(SettingsError) -> [UInt32] {
             try config.intArray(forKey: ConfigKey(key), default: []).map { value throws(SettingsError) in
                 guard value >= 0, value <= Int(UInt32.max) else { throw SettingsError(key: key, problem: "\(value) is not a uid/gid", fix: "use numeric ids ≥ 0") }
@@ -85,7 +87,7 @@ public struct KioskSettings: Sendable, Hashable {
             identityVerifier: config.string(forKey: "identityVerifier", default: "simulated-accept"), bankProfile: config.string(forKey: "bank.profile"),
             journalPath: config.string(forKey: "journal.path", default: state + "/journal.sqlite"),
             journalRetentionDays: config.int(forKey: "journal.retentionDays", default: 400),
-            socketPath: config.string(forKey: "socket.path", default: runtime + "/kiosk.sock"),
+            socketPath: config.string(forKey: "socket.path", default: Self.defaultSocketPath),
             socketGroup: config.int(forKey: "socket.group").map { UInt32(clamping: $0) }, allowedUIDs: [], allowedGIDs: [],
             timeouts: Timeouts(
                 cards: config.int(forKey: "timeouts.cards", default: 90), confirm: config.int(forKey: "timeouts.confirm", default: 60),

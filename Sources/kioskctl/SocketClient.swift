@@ -10,7 +10,7 @@ final class SocketClient: @unchecked Sendable {
     let messages: AsyncStream<KioskMessage>
     private var nextRequest = 0
 
-    static let defaultPath = ProcessInfo.processInfo.environment["KIOSK_SOCKET"] ?? "/run/kioskd/kiosk.sock"
+    static let defaultPath = ProcessInfo.processInfo.environment["KIOSK_SOCKET"] ?? "/run/cardkiosk/kiosk.sock"
 
     init(path: String) throws {
         self.fd = try Self.connect(path)

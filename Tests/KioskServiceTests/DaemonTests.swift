@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import KioskProtocol
+import KioskSettings
 import Synchronization
 import TestSupport
 import Testing
@@ -55,11 +56,10 @@ import UnixSocket
         defer { notify.close() }
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: productPath("kioskd"))
-        daemon.arguments = ["--mock", "--sim-control", directory + "/sim.sock"]
+        daemon.arguments = ["--mock", "--sim-control", directory + "/sim.sock", "--socket", directory + "/kiosk.sock"]
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = notify.path
         environment["WATCHDOG_USEC"] = "400000"
-        environment["RUNTIME_DIRECTORY"] = directory
         environment["STATE_DIRECTORY"] = directory
         daemon.environment = environment
         _ = FileManager.default.createFile(atPath: directory + "/kioskd.log", contents: nil)
@@ -120,6 +120,68 @@ import UnixSocket
         #expect(!run.error.contains("kioskd.service:"), "\(run.error)")
     }
 
+    /// A unit file's `Key=Value` lines (comments and section headers left out), in order.
+    static func settings(ofUnit name: String) throws -> [(key: String, value: String)] {
+        let text = try String(contentsOf: Self.repository.appendingPathComponent("Config/systemd/\(name)"), encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line -> (key: String, value: String)? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.hasPrefix("#"), !trimmed.hasPrefix(";"), !trimmed.hasPrefix("["), let equals = trimmed.firstIndex(of: "=") else { return nil }
+            return (String(trimmed[..<equals]), String(trimmed[trimmed.index(after: equals)...]))
+        }
+    }
+
+    @Test("the kiosk socket's directory is none of the service's own directories, and the socket's group can traverse it")
+    func socketDirectory() throws {
+        let socket = try Self.settings(ofUnit: "kioskd.socket")
+        let service = try Self.settings(ofUnit: "kioskd.service")
+        let listen = try #require(socket.first { $0.key == "ListenStream" }?.value)
+        #expect(listen.hasPrefix("/"), "ListenStream is a path")
+        let directory = URL(fileURLWithPath: listen).deletingLastPathComponent().path
+        // The directories systemd creates and owns for the service (0700/0750, its own user): a socket inside
+        // one of them is out of reach of the screen's group once the service starts.
+        let roots = ["RuntimeDirectory": "/run", "StateDirectory": "/var/lib", "CacheDirectory": "/var/cache", "LogsDirectory": "/var/log", "ConfigurationDirectory": "/etc"]
+        for (key, value) in service {
+            guard let root = roots[key] else { continue }
+            for name in value.split(separator: " ") {
+                let owned = root + "/" + name
+                #expect(directory != owned && !directory.hasPrefix(owned + "/"), "the socket \(listen) lies in \(key)=\(name) (\(owned))")
+            }
+        }
+        // systemd creates the socket's directory as root with DirectoryMode (default 0755): its group is root's,
+        // so the socket's group traverses it through the bits for others.
+        let mode = try #require(Int(socket.first { $0.key == "DirectoryMode" }?.value ?? "0755", radix: 8))
+        #expect(mode & 0o001 != 0, "DirectoryMode \(String(mode, radix: 8)) keeps the kiosk screen's group out of \(directory)")
+        #expect(socket.first { $0.key == "SocketGroup" }?.value == "kioskd-ui")
+        #expect(socket.first { $0.key == "SocketMode" }?.value == "0660")
+        // kioskctl and kioskd's own default agree with the unit.
+        #expect(KioskSettings.defaultSocketPath == listen)
+    }
+
+    /// The exposure score `systemd-analyze security` gave the unit when the device ACL, ProcSubset, RemoveIPC,
+    /// PrivateMounts and the loopback-only address list came in (1.7 before them). Lower is better.
+    static let exposureCeiling = 1.3
+
+    @Test("systemd-analyze security: the unit's exposure stays at or under its ceiling; the hardening the issue names is there")
+    func securityExposure() async throws {
+        let service = try Self.settings(ofUnit: "kioskd.service")
+        for (key, value) in [("ProcSubset", "pid"), ("RemoveIPC", "yes"), ("DevicePolicy", "closed"), ("IPAddressDeny", "any"), ("NoNewPrivileges", "yes")] {
+            #expect(service.contains { $0.key == key && $0.value == value }, "\(key)=\(value) is missing")
+        }
+        #expect(service.filter { $0.key == "DeviceAllow" }.allSatisfy { $0.value.hasPrefix("char-tty") }, "only serial ttys are allowed")
+        #expect(!service.contains { $0.key.hasPrefix("RuntimeDirectory") })
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("security-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let text = try String(contentsOf: Self.repository.appendingPathComponent("Config/systemd/kioskd.service"), encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/kioskd", with: productPath("kioskd"))
+        try text.write(toFile: directory + "/kioskd.service", atomically: true, encoding: .utf8)
+        let run = try await runProcess("/usr/bin/env", ["systemd-analyze", "security", "--offline=yes", "--no-pager", directory + "/kioskd.service"])
+        let line = try #require(run.output.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(run.output) \(run.error)")
+        let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, "\(line)")
+        print("systemd-analyze security kioskd.service: exposure \(score) (ceiling \(Self.exposureCeiling))")
+        #expect(score <= Self.exposureCeiling, "\(line)")
+    }
+
     @Test("socket activation: kioskd serves the socket passed as fd 3 ($LISTEN_FDS/$LISTEN_PID) and creates none of its own")
     func socketActivation() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sa-\(UUID().uuidString.prefix(8))").path
@@ -135,7 +197,7 @@ import UnixSocket
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, listener, 3)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let words = ["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 RUNTIME_DIRECTORY=\"$1\" STATE_DIRECTORY=\"$1\" exec \"$0\" --mock", productPath("kioskd"), directory]
+        let words = ["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 STATE_DIRECTORY=\"$1\" exec \"$0\" --mock --socket \"$1/kiosk.sock\"", productPath("kioskd"), directory]
         let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
         defer { arguments.forEach { free($0) } }
         var argv = arguments + [nil]

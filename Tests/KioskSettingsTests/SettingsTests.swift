@@ -30,7 +30,7 @@ struct SettingsTests {
         #expect(overridden.allowedUIDs == [1000, 1001])
         // No file at all: the defaults, under systemd's directories.
         let defaults = try await KioskSettings.load(file: "/nonexistent/kioskd.yaml", fileRequired: false, environment: ["STATE_DIRECTORY": "/var/lib/kioskd", "RUNTIME_DIRECTORY": "/run/kioskd"])
-        #expect(defaults.journalPath == "/var/lib/kioskd/journal.sqlite" && defaults.socketPath == "/run/kioskd/kiosk.sock" && defaults.cardReader == nil)
+        #expect(defaults.journalPath == "/var/lib/kioskd/journal.sqlite" && defaults.socketPath == "/run/cardkiosk/kiosk.sock" && defaults.cardReader == nil)
     }
 
     @Test("a bad value stops with the key and the fix", arguments: [
