@@ -260,6 +260,7 @@ let package = Package(
             dependencies: [
                 "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity",
                 "Journal", "KioskProtocol", "KioskService", "KioskSettings", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),

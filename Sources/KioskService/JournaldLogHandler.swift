@@ -36,15 +36,48 @@ public struct JournaldLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        let line = self.render(event)
+        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+    }
+
+    /// The event as one line, newline included. Text that came from outside (a reader's name, a card's or
+    /// a bank's error text) is escaped: a control character cannot end the line and forge another one,
+    /// and a metadata value with a space, `=`, `]` or `"` is quoted so the fields still parse.
+    func render(_ event: LogEvent) -> String {
         var fields = self.metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
-        let rendered = fields.keys.sorted().map { "\($0)=\(fields[$0]!)" }.joined(separator: " ")
+        let rendered = fields.keys.sorted().map { "\(Self.escape($0))=\(Self.field("\(fields[$0]!)"))" }.joined(separator: " ")
         var line = "<\(Self.priority(event.level))>"
         if self.timestamps { line += Self.stamp() + " " }
-        line += "\(self.label): \(event.message)"
+        line += "\(Self.escape(self.label)): \(Self.escape("\(event.message)"))"
         if !rendered.isEmpty { line += " [\(rendered)]" }
-        line += "\n"
-        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+        return line + "\n"
+    }
+
+    /// `text` with control characters (C0, DEL, C1, the Unicode line and paragraph separators) and the
+    /// backslash written as escapes: `\n`, `\r`, `\t`, `\\`, `\u{1B}`.
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case "\\": escaped += "\\\\"
+            case "\u{00}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{2028}", "\u{2029}":
+                escaped += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
+    }
+
+    /// A metadata value: escaped, and quoted when it holds a space, `=`, `]`, `"` or nothing.
+    static func field(_ value: String) -> String {
+        let escaped = Self.escape(value)
+        guard escaped.isEmpty || escaped.contains(where: { $0 == " " || $0 == "=" || $0 == "]" || $0 == "\"" }) else { return escaped }
+        return "\"" + escaped.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     private static let lock = Mutex(())
