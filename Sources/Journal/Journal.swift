@@ -10,15 +10,22 @@ import Synchronization
 /// transaction.
 public final class Journal: Sendable {
     public let path: String
+    /// The file that holds the fingerprints' key, outside the database.
+    public let hashKeyPath: String
     private let database: DatabasePool
     private let salt: [UInt8]
     private let failure = Mutex<String?>(nil)
     private let clock: @Sendable () -> Date
 
     /// Opens (creating and migrating) the journal at `path`.
-    /// - Parameter maximumPages: caps the file (`PRAGMA max_page_count`); tests use it to make writes fail.
-    public init(path: String, clock: @escaping @Sendable () -> Date = { Date() }, maximumPages: Int? = nil) throws(JournalError) {
+    /// - Parameters:
+    ///   - hashKeyFile: the fingerprints' key (see ``hashKeyPath``); default `path` + `.hashkey`. Created
+    ///     0600 when the journal is new; a journal written before the key left the database has its key
+    ///     moved out to this file on first open.
+    ///   - maximumPages: caps the file (`PRAGMA max_page_count`); tests use it to make writes fail.
+    public init(path: String, hashKeyFile: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }, maximumPages: Int? = nil) throws(JournalError) {
         self.path = path
+        self.hashKeyPath = hashKeyFile ?? path + ".hashkey"
         self.clock = clock
         var configuration = Configuration()
         configuration.prepareDatabase { db in
@@ -34,16 +41,60 @@ public final class Journal: Sendable {
             try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(database)
             self.database = database
-            self.salt = try database.write { db -> [UInt8] in
-                if let hex = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'salt'") { return try Hex.decode(hex) }
-                var generator = SystemRandomNumberGenerator()
-                let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-                try db.execute(sql: "INSERT INTO meta (name, value) VALUES ('salt', ?)", arguments: [Hex.encode(salt)])
-                return salt
+        } catch {
+            throw .unusable("\(path): \(error)")
+        }
+        self.salt = try Self.hashKey(database: self.database, path: path, keyPath: self.hashKeyPath)
+    }
+
+    /// The fingerprints' key from its file, moving a key kept inside the database (journals before the
+    /// key file) out to it first, or creating one for a journal that has no fingerprints yet.
+    private static func hashKey(database: DatabasePool, path: String, keyPath: String) throws(JournalError) -> [UInt8] {
+        let inside: (key: [UInt8]?, activations: Int)
+        do {
+            inside = try database.read { db in
+                (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'salt'").map { try Hex.decode($0) },
+                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM activation") ?? 0)
             }
         } catch {
             throw .unusable("\(path): \(error)")
         }
+        let key: [UInt8]
+        switch (try HashKeyFile.read(keyPath), inside.key) {
+        case (let stored?, nil):
+            return stored
+        case (let stored?, let old?):
+            guard stored == old else {
+                throw .unusable("hash key \(keyPath) is not the key \(path) was written with; restore this journal's own key file")
+            }
+            key = stored
+        case (nil, let old?):
+            try HashKeyFile.create(keyPath, key: old)
+            key = old
+        case (nil, nil):
+            guard inside.activations == 0 else {
+                throw .unusable(
+                    "hash key \(keyPath) is missing: the \(inside.activations) activations in \(path) were fingerprinted with it, and unsettled cards could not be recognised; restore the file from the state directory's backup")
+            }
+            let fresh = HashKeyFile.generate()
+            try HashKeyFile.create(keyPath, key: fresh)
+            return fresh
+        }
+        // The key is safe in its file: remove it from the database, overwriting the row's bytes, and empty
+        // the write-ahead log that still holds the page it was on.
+        do {
+            try database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA secure_delete = ON")
+                try db.inTransaction {
+                    try db.execute(sql: "DELETE FROM meta WHERE name = 'salt'")
+                    return .commit
+                }
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        } catch {
+            throw .unusable("\(path): moving the hash key out: \(error)")
+        }
+        return key
     }
 
     /// Schema versions. Each migration runs in one transaction: it applies whole or not at all.

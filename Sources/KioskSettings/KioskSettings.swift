@@ -22,14 +22,18 @@ public struct KioskSettings: Sendable, Hashable {
     public var bankProfile: String?
     public var journalPath: String
     public var journalRetentionDays: Int
+    /// The key of the journal's card and ID fingerprints, a file outside the database (created 0600 when
+    /// missing for a new journal): `journal.hashKeyFile`, else the systemd credential `journal-hash-key`
+    /// (`LoadCredential=`), else the journal's path + `.hashkey`.
+    public var journalHashKeyFile: String?
     public var socketPath: String
+    /// Where the kiosk socket lives unless `socket.path` says otherwise: a directory of its own, outside the
+    /// service's RuntimeDirectory (0750, group kioskd), which the screen's group could not traverse.
+    public static let defaultSocketPath = "/run/cardkiosk/kiosk.sock"
     public var socketGroup: UInt32?
     public var allowedUIDs: [UInt32]
     public var allowedGIDs: [UInt32]
     public var timeouts: Timeouts
-    /// Where the kiosk socket lives unless `socket.path` says otherwise: a directory of its own, outside the
-    /// service's RuntimeDirectory (0750, group kioskd), which the screen's group could not traverse.
-    public static let defaultSocketPath = "/run/cardkiosk/kiosk.sock"
     public var logLevel: String
     /// Prometheus' scrape endpoint (`GET /metrics`): off unless a port is set; loopback addresses only.
     public var metricsAddress: String = "127.0.0.1"
@@ -51,7 +55,8 @@ public struct KioskSettings: Sendable, Hashable {
         ("idModule.device", "the ID-card module's serial device"), ("idModule.baudRate", "its baud rate"),
         ("pinPad.kind", "the encrypting PIN pad (simulated)"), ("identityVerifier", "simulated-accept or simulated-reject"),
         ("bank.profile", "the bank profile file (JSON)"), ("journal.path", "the SQLite journal"),
-        ("journal.retentionDays", "days final activations are kept"), ("socket.path", "the kiosk socket"),
+        ("journal.retentionDays", "days final activations are kept"),
+        ("journal.hashKeyFile", "the fingerprints' key file, outside the database"), ("socket.path", "the kiosk socket"),
         ("socket.group", "numeric gid owning the socket"), ("socket.allowUIDs", "peer uids allowed"), ("socket.allowGIDs", "peer gids allowed"),
         ("timeouts.cards", "seconds to present the cards"), ("timeouts.confirm", "seconds to confirm the details"),
         ("timeouts.pinEntry", "seconds per PIN entry"), ("timeouts.takeCards", "seconds to take the cards"),
@@ -95,6 +100,8 @@ public struct KioskSettings: Sendable, Hashable {
                 warning: config.int(forKey: "timeouts.warning", default: 10)),
             logLevel: config.string(forKey: "logging.level", default: "info"))
         settings.mode = config.string(forKey: "mode", default: "production")
+        let credential = environment["CREDENTIALS_DIRECTORY"].map { $0 + "/journal-hash-key" }.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        settings.journalHashKeyFile = config.string(forKey: "journal.hashKeyFile") ?? credential
         settings.configurationFile = file.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
         settings.metricsAddress = config.string(forKey: "metrics.address", default: "127.0.0.1")
         settings.metricsPort = config.int(forKey: "metrics.port")
@@ -173,6 +180,7 @@ public struct KioskSettings: Sendable, Hashable {
         add("bank.profile", self.bankProfile)
         add("journal.path", self.journalPath)
         add("journal.retentionDays", self.journalRetentionDays)
+        add("journal.hashKeyFile", self.journalHashKeyFile ?? self.journalPath + ".hashkey")
         add("socket.path", self.socketPath)
         add("socket.group", self.socketGroup)
         add("socket.allowUIDs", self.allowedUIDs.map(String.init).joined(separator: ","))

@@ -11,7 +11,7 @@ struct JournalTests {
     }
 
     static func remove(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        for suffix in ["", "-wal", "-shm", ".hashkey"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     static let pan = "6228230029000005274"

@@ -31,6 +31,23 @@ struct SettingsTests {
         // No file at all: the defaults, under systemd's directories.
         let defaults = try await KioskSettings.load(file: "/nonexistent/kioskd.yaml", fileRequired: false, environment: ["STATE_DIRECTORY": "/var/lib/kioskd", "RUNTIME_DIRECTORY": "/run/kioskd"])
         #expect(defaults.journalPath == "/var/lib/kioskd/journal.sqlite" && defaults.socketPath == "/run/cardkiosk/kiosk.sock" && defaults.cardReader == nil)
+        #expect(defaults.journalHashKeyFile == nil, "the journal's own default: its path + .hashkey")
+    }
+
+    @Test("the journal's hash key: the setting, else the systemd credential journal-hash-key, else the journal's default")
+    func journalHashKey() async throws {
+        let credentials = FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: credentials) }
+        let none = try await KioskSettings.load(file: nil, fileRequired: false, environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(none.journalHashKeyFile == nil, "no credential file: none")
+        _ = FileManager.default.createFile(atPath: credentials + "/journal-hash-key", contents: Data("00\n".utf8))
+        let credential = try await KioskSettings.load(file: nil, fileRequired: false, environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(credential.journalHashKeyFile == credentials + "/journal-hash-key")
+        let explicit = try await KioskSettings.load(
+            file: nil, fileRequired: false, environment: ["CREDENTIALS_DIRECTORY": credentials, "KIOSKD_JOURNAL_HASH_KEY_FILE": "/etc/cardkiosk/journal.key"])
+        #expect(explicit.journalHashKeyFile == "/etc/cardkiosk/journal.key")
+        #expect(explicit.rendered.contains("/etc/cardkiosk/journal.key"))
     }
 
     @Test("a bad value stops with the key and the fix", arguments: [
