@@ -142,11 +142,17 @@ public final class ActivationExecutor: Sendable {
     // MARK: Resolver
 
     /// One resolver round for `key`: inquiry (if the bank has one) with backoff, then reversal. Ends
-    /// `approved` (the bank confirms it applied), `notApplied` (absent or reversed), `manual` (the bank
-    /// offers neither), or stays `unknown` (the bank did not answer this round).
+    /// `approved` (the bank confirms it applied), `notApplied` (reversed, or absent and fenced off by a
+    /// reversal), `manual` (the bank offers neither), or stays `unknown` (the bank did not answer this round).
+    ///
+    /// The first inquiry goes no sooner than the bank's response timeout after the request was sent
+    /// (`gateway.md` §4.4): asked earlier, a bank still working on the original would say "not found". An
+    /// inquiry's "not found" is not the end either: a late original could still arrive and be applied, so
+    /// the original is reversed first, and only the reversal's answer settles the activation as not applied.
     public func resolve(_ key: String) async throws(ExecutionRefusal) -> ExecutionResult {
         guard let idempotencyKey = IdempotencyKey(key) else { throw .journalStopped("journal holds an invalid key \(key)") }
-        if let record = try? self.journal.activation(key), record.state.isFinal {
+        let record = try? self.journal.activation(key)
+        if let record, record.state.isFinal {
             return ExecutionResult(key: key, state: record.state, outcome: Self.outcome(for: record))
         }
         let capabilities = self.gateway.capabilities
@@ -157,8 +163,13 @@ public final class ActivationExecutor: Sendable {
         var delay = self.policy.firstDelay
         var last = "no attempt"
         if capabilities.supportsQuery {
-            for _ in 0..<self.policy.inquiries {
-                try? await Task.sleep(for: delay)
+            let response = self.gateway.profile.timeouts.responseMilliseconds
+            let sent = record?.createdAt ?? Date()
+            let remaining = Int64((sent.addingTimeInterval(Double(response) / 1000).timeIntervalSinceNow * 1000).rounded(.up))
+            var wait = max(delay, .milliseconds(min(remaining, Int64(response))))
+            inquiries: for _ in 0..<self.policy.inquiries {
+                try? await Task.sleep(for: wait)
+                wait = delay
                 delay = min(delay * 2, self.policy.maximumDelay)
                 self.observer?(.resolving, key)
                 switch await self.gateway.queryStatus(idempotencyKey) {
@@ -166,13 +177,14 @@ public final class ActivationExecutor: Sendable {
                     try self.settle(key, .approved, detail: "inquiry: applied", reference: reference)
                     return ExecutionResult(key: key, state: .approved, outcome: .approved(bankReference: reference))
                 case .notFound:
-                    try self.settle(key, .notApplied, detail: "inquiry: not found at the bank", reference: nil)
+                    try self.settle(key, .notApplied, detail: "inquiry: not found at the bank (no reversal offered)", reference: nil)
                     return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "the bank has no record of it: nothing applied"))
                 case .declined(let reason, let code):
                     try self.settle(key, .declined, detail: "inquiry: declined \(code)", reference: nil)
                     return ExecutionResult(key: key, state: .declined, outcome: .declined(reason, bankCode: code))
                 case .unavailable(let detail), .unknown(let detail):
                     last = "inquiry: \(detail)"
+        var notFound = false
                 }
             }
         }
@@ -181,7 +193,12 @@ public final class ActivationExecutor: Sendable {
                 self.observer?(.resolving, key)
                 switch await self.gateway.reverse(idempotencyKey, reason: .unknownOutcome) {
                 case .reversed, .notFound:
-                    try self.settle(key, .notApplied, detail: "reversal answered: nothing applied now", reference: nil)
+                    try self.settle(key, .notApplied, detail: notFound ? "inquiry: not found; the original reversed to fence off a late arrival" : "reversal answered: nothing applied now", reference: nil)
+                case .notFound where capabilities.supportsReversal:
+                    // Fence off a late original before believing it: reverse it (below).
+                    notFound = true
+                    last = "inquiry: not found at the bank"
+                    break inquiries
                     return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "reversed: nothing applied"))
                 case .unavailable(let detail), .unknown(let detail):
                     last = "reversal: \(detail)"

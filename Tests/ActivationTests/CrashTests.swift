@@ -51,7 +51,13 @@ import Testing
         try #require(firstLine.hasPrefix("listening on http://"))
         let url = String(firstLine.dropFirst("listening on ".count))
         let journalPath = directory + "/journal.sqlite"
-        let base = ["--journal", journalPath, "--profile", directory + "/keys/profile.json"]
+        // The resolver's first inquiry waits for the bank's response timeout after the send (gateway.md
+        // §4.4): the simulator answers in 10 ms, so a 400 ms timeout keeps the ~40 unknown outcomes quick.
+        let profilePath = directory + "/keys/profile.json"
+        var profile = try BankProfile.load(path: profilePath)
+        profile.timeouts.responseMilliseconds = 400
+        try JSONEncoder().encode(profile).write(to: URL(fileURLWithPath: profilePath))
+        let base = ["--journal", journalPath, "--profile", profilePath]
 
         // 1. Every step boundary: 8 activations per step (resolver steps on activations answered `unknown`).
         var boundaryKills = 0

@@ -142,3 +142,81 @@ final class SilentGateway: BankGateway {
         self.silent.withLock { $0 } ? .unknown(detail: "no answer") : await self.inner.reverse(key, reason: reason)
     }
 }
+
+/// A bank whose activation fails fast with `unknown` (a reset mid-response) and whose inquiry and reversal
+/// answers are set by the test; it records when each call came, in order.
+final class ScriptedGateway: BankGateway {
+    let inner: SimulatorGateway
+    let inquiry: StatusOutcome
+    let reversal: ReversalOutcome
+    let calls = Mutex<[(name: String, at: ContinuousClock.Instant)]>([])
+    init(inner: SimulatorGateway, inquiry: StatusOutcome, reversal: ReversalOutcome) {
+        self.inner = inner
+        self.inquiry = inquiry
+        self.reversal = reversal
+    }
+    var profile: BankProfile { self.inner.profile }
+    var capabilities: GatewayCapabilities { self.inner.capabilities }
+    func prepare() async -> PrepareOutcome { .ready }
+    func verifyCardholder(card: CardReference, cardholder: Cardholder, key: IdempotencyKey) async -> VerifyOutcome { .match }
+    func activate(_ request: ActivationRequest) async -> ActivationOutcome {
+        self.calls.withLock { $0.append(("activate", .now)) }
+        return .unknown(detail: "connection reset by peer after the request was written")
+    }
+    func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome {
+        self.calls.withLock { $0.append(("inquiry", .now)) }
+        return self.inquiry
+    }
+    func reverse(_ key: IdempotencyKey, reason: ReversalReason) async -> ReversalOutcome {
+        self.calls.withLock { $0.append(("reversal", .now)) }
+        return self.reversal
+    }
+    var names: [String] { self.calls.withLock { $0.map(\.name) } }
+}
+
+@Suite("resolver: inquiry timing and the fence of a reversal after 'not found'")
+struct ResolverTimingTests {
+    static let responseMilliseconds = 600
+
+    func make(inquiry: StatusOutcome, reversal: ReversalOutcome) throws -> (ActivationExecutor, ScriptedGateway, Journal) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resolver-\(UUID().uuidString).sqlite").path
+        let inner = try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: Self.responseMilliseconds), bank: SimulatedBank())
+        let gateway = ScriptedGateway(inner: inner, inquiry: inquiry, reversal: reversal)
+        let journal = try Journal(path: path)
+        return (ActivationExecutor(journal: journal, gateway: gateway, policy: ExecutorTests.fast), gateway, journal)
+    }
+
+    @Test("an unknown that came back at once: the first inquiry waits for the bank's response timeout after the send")
+    func firstInquiryWaitsForTheResponseTimeout() async throws {
+        let (executor, gateway, _) = try self.make(inquiry: .applied(bankReference: "REF1"), reversal: .reversed)
+        let result = try await executor.execute(try request())
+        #expect(result.state == .approved)
+        let calls = gateway.calls.withLock { $0 }
+        #expect(calls.map(\.name) == ["activate", "inquiry"])
+        let gap = calls[1].at - calls[0].at
+        #expect(gap >= .milliseconds(Self.responseMilliseconds - 50), "the first inquiry came \(gap) after the send")
+    }
+
+    @Test("inquiry 'not found': the original is reversed before the activation is settled as not applied")
+    func notFoundIsFencedByAReversal() async throws {
+        let (executor, gateway, journal) = try self.make(inquiry: .notFound, reversal: .reversed)
+        let request = try request()
+        let result = try await executor.execute(request)
+        #expect(result.state == .notApplied)
+        #expect(gateway.names == ["activate", "inquiry", "reversal"])
+        #expect(try journal.activation(request.key.value)?.detail?.contains("reversed to fence off a late arrival") == true)
+    }
+
+    @Test("inquiry 'not found' and a reversal that is not answered: still unknown, the card stays locked")
+    func notFoundWithoutAnAnsweredReversalStaysUnknown() async throws {
+        let (executor, gateway, journal) = try self.make(inquiry: .notFound, reversal: .unknown(detail: "no answer"))
+        let request = try request()
+        let result = try await executor.execute(request)
+        #expect(result.state == .unknown)
+        #expect(gateway.names.first == "activate" && gateway.names.dropFirst().first == "inquiry" && gateway.names.dropFirst(2).allSatisfy { $0 == "reversal" })
+        #expect(try journal.activation(request.key.value)?.state == .unknown)
+        await #expect(throws: ExecutionRefusal.unresolvedActivation(key: request.key.value)) {
+            try await executor.execute(try TestSupport.request(pan: request.card.pan))
+        }
+    }
+}
