@@ -45,7 +45,24 @@ public struct ExecutionResult: Hashable, Sendable {
     public var state: ActivationState
     /// The gateway's answer that decided it (after resolution: what the resolver learned).
     public var outcome: ActivationOutcome
-    public var customerMessage: CustomerMessage { self.outcome.customerMessage }
+
+    /// What the customer reads. An activation still `unknown`, or `manual`, is neither done nor refused:
+    /// the message says the result will be confirmed and gives the reference (the activation's key) that
+    /// staff look it up by.
+    public var customerMessage: CustomerMessage {
+        switch self.state {
+        case .unknown, .manual, .pending:
+            CustomerMessage(
+                key: "bank.pending",
+                zhHans: "银行正在确认办理结果，结果确认前请勿重复办理。请保留业务编号 \(self.key)，工作人员可据此为您查询。",
+                en: "The bank is confirming the result; do not start again until it is confirmed. Keep the reference \(self.key): staff can look it up with it.",
+                arguments: ["reference": self.key])
+        default: self.outcome.customerMessage
+        }
+    }
+
+    /// True when the bank's answer is still to be confirmed (`unknown`, `manual`).
+    public var isPending: Bool { self.state == .unknown || self.state == .manual || self.state == .pending }
 }
 
 /// Why an activation could not start.
@@ -162,6 +179,7 @@ public final class ActivationExecutor: Sendable {
         }
         var delay = self.policy.firstDelay
         var last = "no attempt"
+        var notFound = false
         if capabilities.supportsQuery {
             let response = self.gateway.profile.timeouts.responseMilliseconds
             let sent = record?.createdAt ?? Date()
@@ -176,6 +194,11 @@ public final class ActivationExecutor: Sendable {
                 case .applied(let reference):
                     try self.settle(key, .approved, detail: "inquiry: applied", reference: reference)
                     return ExecutionResult(key: key, state: .approved, outcome: .approved(bankReference: reference))
+                case .notFound where capabilities.supportsReversal:
+                    // Fence off a late original before believing it: reverse it (below).
+                    notFound = true
+                    last = "inquiry: not found at the bank"
+                    break inquiries
                 case .notFound:
                     try self.settle(key, .notApplied, detail: "inquiry: not found at the bank (no reversal offered)", reference: nil)
                     return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "the bank has no record of it: nothing applied"))
@@ -184,7 +207,6 @@ public final class ActivationExecutor: Sendable {
                     return ExecutionResult(key: key, state: .declined, outcome: .declined(reason, bankCode: code))
                 case .unavailable(let detail), .unknown(let detail):
                     last = "inquiry: \(detail)"
-        var notFound = false
                 }
             }
         }
@@ -194,11 +216,6 @@ public final class ActivationExecutor: Sendable {
                 switch await self.gateway.reverse(idempotencyKey, reason: .unknownOutcome) {
                 case .reversed, .notFound:
                     try self.settle(key, .notApplied, detail: notFound ? "inquiry: not found; the original reversed to fence off a late arrival" : "reversal answered: nothing applied now", reference: nil)
-                case .notFound where capabilities.supportsReversal:
-                    // Fence off a late original before believing it: reverse it (below).
-                    notFound = true
-                    last = "inquiry: not found at the bank"
-                    break inquiries
                     return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "reversed: nothing applied"))
                 case .unavailable(let detail), .unknown(let detail):
                     last = "reversal: \(detail)"

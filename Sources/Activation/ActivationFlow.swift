@@ -263,7 +263,7 @@ public actor ActivationFlow {
         }
         self.enter(.result)
         self.emit(.result(state: result.state.rawValue, result.customerMessage, operatorMessage: result.outcome.operatorMessage))
-        self.finish(result.state == .approved ? .completed : .refused, operatorMessage: "bank: \(result.state.rawValue)")
+        self.finish(result.state == .approved ? .completed : result.isPending ? .pending : .refused, operatorMessage: "bank: \(result.state.rawValue) (\(result.key))")
     }
 
     // MARK: Endings

@@ -57,6 +57,9 @@ public struct ConfirmationDetails: Hashable, Sendable, Codable {
 /// How a flow ended.
 public enum FlowEnd: String, Hashable, Sendable {
     case completed, refused, cancelled, timedOut, cardRemoved, deviceFailed, outOfService
+    /// The request went to the bank and its outcome is not known yet (`unknown`, or `manual` for a bank
+    /// with neither inquiry nor reversal): the result will be confirmed; the customer keeps the reference.
+    case pending
 
     public var customerMessage: CustomerMessage {
         switch self {
@@ -71,6 +74,9 @@ public enum FlowEnd: String, Hashable, Sendable {
             CustomerMessage(key: "flow.deviceFailed", zhHans: "设备暂时故障，业务已取消，未做任何变更，请到柜台办理。",
                 en: "A device failed. The request was cancelled and nothing was changed. Please go to a counter.")
         case .outOfService: CustomerMessage(key: "kiosk.outOfService", zhHans: "本机暂停服务，请到柜台办理。", en: "This kiosk is out of service. Please go to a counter.")
+        case .pending:
+            CustomerMessage(key: "flow.pending", zhHans: "办理结果尚待银行确认。请保留业务编号，工作人员可据此为您查询；结果确认前请勿重复办理。",
+                en: "The bank has yet to confirm the result. Keep the reference number: staff can look it up with it. Do not start again until it is confirmed.")
         }
     }
 }

@@ -62,6 +62,8 @@ struct Activate: AsyncParsableCommand {
             --simulate-customer PATH plays the customer through kioskd's simulated devices (kioskd --mock --sim-control PATH):
             it places the demo ID card and inserts the demo 3.00 card, types the PIN on the simulated PIN pad when asked,
             and takes the cards at the end. The PIN goes to the PIN pad's control socket, never the kiosk socket.
+            Exit status: 0 activated, 4 pending (the bank's answer is still being confirmed: keep the reference shown),
+            3 any other end.
             """)
     @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
     @Option(help: "Play the customer through kioskd's simulator control socket.") var simulateCustomer: String?
@@ -122,6 +124,8 @@ struct Activate: AsyncParsableCommand {
             case (.completion, "Activation.Start"):
                 let end = message.payload["end"]?.string ?? "?"
                 self.say("[end] \(text(message.payload["message"])) (\(message.header.completionCode?.rawValue ?? "?"), \(end))")
+                // 4: the bank's answer is still to be confirmed (keep the reference); 3: not done.
+                if end == "pending" { throw ExitCode(4) }
                 if message.header.completionCode != .success { throw ExitCode(3) }
                 return
             default:

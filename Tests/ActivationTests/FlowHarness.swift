@@ -29,10 +29,12 @@ final class FlowHarness: Sendable {
 
     init(
         fixture: SimulatedBank.Fixture = .init(), timeouts: FlowTimeouts = FlowTimeouts(),
-        verifier: any IdentityVerifier = SimulatedIdentityVerifier(), journal: Journal? = nil
+        verifier: any IdentityVerifier = SimulatedIdentityVerifier(), journal: Journal? = nil,
+        gateway makeGateway: ((SimulatorGateway) -> any BankGateway)? = nil
     ) throws {
         self.bank = SimulatedBank(fixture: fixture)
-        let gateway = try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: 2000), bank: self.bank)
+        let simulator = try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: makeGateway == nil ? 2000 : 300), bank: self.bank)
+        let gateway = makeGateway?(simulator) ?? simulator
         self.journal = try journal ?? Journal(path: FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(UUID().uuidString).sqlite").path)
         self.executor = ActivationExecutor(
             journal: self.journal, gateway: gateway, policy: ResolverPolicy(firstDelay: .milliseconds(10), maximumDelay: .milliseconds(40), inquiries: 2, reversals: 2))

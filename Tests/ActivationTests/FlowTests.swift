@@ -47,6 +47,32 @@ struct FlowTests {
         #expect(stages == [.waitingForCards, .reading, .confirming, .enteringPIN, .confirmingPIN, .processing, .result, .takeCards])
     }
 
+    @Test("an outcome the bank has not confirmed (unknown, or manual for a bank with neither inquiry nor reversal) ends pending, with the reference, never refused")
+    func pendingEnds() async throws {
+        let silent = try FlowHarness(gateway: { ScriptedGateway(inner: $0, inquiry: .unknown(detail: "no answer"), reversal: .unknown(detail: "no answer")) })
+        let neither = GatewayCapabilities(supportsVerify: false, supportsQuery: false, supportsReversal: false, pinBlockFormat: .iso0TripleDES, macAlgorithm: nil)
+        let manual = try FlowHarness(gateway: { LimitedGateway(inner: $0, capabilities: neither) })
+        await manual.bank.inject(.dropAfterApplying)
+        for (harness, state) in [(silent, "unknown"), (manual, "manual")] {
+            try await harness.present()
+            #expect(await harness.waitForStage(.confirming))
+            await harness.flow.send(.confirm)
+            #expect(await harness.waitForStage(.enteringPIN))
+            await harness.type("802461")
+            #expect(await harness.waitForStage(.confirmingPIN))
+            await harness.type("802461")
+            #expect(await harness.waitForStage(.takeCards), "\(state)")
+            let key = try #require(try harness.journal.recent().first?.key)
+            #expect(try harness.journal.recent().first?.state.rawValue == state)
+            let result = harness.events.compactMap { if case .result(let state, let message, _) = $0 { (state, message) } else { nil } }.first
+            #expect(result?.0 == state && result?.1.key == "bank.pending", "\(state): \(String(describing: result))")
+            #expect(result?.1.arguments["reference"] == key && result?.1.zhHans.contains(key) == true && result?.1.en.contains(key) == true)
+            await harness.takeCards()
+            #expect(await harness.waitForEnd() == .pending, "\(state)")
+            #expect(FlowEnd.pending.customerMessage.key == "flow.pending" && FlowEnd.pending.customerMessage.zhHans.contains("请勿重复办理"))
+        }
+    }
+
     @Test("either card may come first")
     func socialSecurityCardFirst() async throws {
         let harness = try FlowHarness()
