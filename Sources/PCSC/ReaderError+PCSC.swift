@@ -65,7 +65,7 @@ extension ReaderError {
             advice = "the answer did not fit the buffer"
         case .securityViolation, .noAccess:
             code = .permissionDenied
-            advice = "pcscd refused access; install Config/polkit/kioskd-pcsc.rules or run as an allowed user"
+            advice = "pcscd refused access or reset the connection (pcsc-lite 1.9 reports a reset with this code); if it persists, install Config/polkit/kioskd-pcsc.rules or run as an allowed user"
         default:
             code = .failed
             advice = "unexpected PC/SC failure"

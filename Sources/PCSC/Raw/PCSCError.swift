@@ -73,7 +73,12 @@ extension PCSCError {
     /// The codes after which a context is useless and must be released and established again:
     /// pcscd stopped (`NO_SERVICE`), the socket broke (`COMM_ERROR`), a protocol mismatch
     /// (`SERVICE_STOPPED`), or the context is unknown to the service (`INVALID_HANDLE`).
+    ///
+    /// `SECURITY_VIOLATION` counts too: pcsc-lite 1.9.x's client reports a connection reset by pcscd
+    /// (a context of a pcscd that was killed and replaced) as this code, not as `COMM_ERROR`
+    /// (`winscard_msg.c`, MessageReceive: `ECONNRESET` → `SCARD_W_SECURITY_VIOLATION`, "polkit issue?").
+    /// A real polkit refusal (pcsc-lite ≥ 2.0.1) fails again on the new context, and is reported then.
     public var isServiceLoss: Bool {
-        self == .noService || self == .commError || self == .serviceStopped || self == .invalidHandle
+        self == .noService || self == .commError || self == .serviceStopped || self == .invalidHandle || self == .securityViolation
     }
 }
