@@ -24,6 +24,7 @@ final class MockDaemon: @unchecked Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(20))
         while clock.now < deadline {
+            guard self.process.isRunning else { break }
             if let probe = try? TestClient(path: self.socket) {
                 probe.send("Common.Status", 1)
                 let answered = await probe.completion(1, timeout: .seconds(5)) != nil
@@ -32,7 +33,10 @@ final class MockDaemon: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "kioskd did not serve \(self.socket) within 20 s"])
+        let state = self.process.isRunning ? "still running" : "exited with status \(self.process.terminationStatus)"
+        let log = String(self.log.suffix(3000))
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "kioskd did not serve \(self.socket) within 20 s (\(state)); its log:\n\(log)"])
     }
 
     /// One line to the simulated devices; returns the answer (`ok` or `error …`). The blocking round trip
