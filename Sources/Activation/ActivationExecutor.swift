@@ -69,6 +69,8 @@ public struct ExecutionResult: Hashable, Sendable {
 public enum ExecutionRefusal: Error, Hashable, Sendable, ExplainedError {
     /// The card has an activation that is not settled yet.
     case unresolvedActivation(key: String)
+    /// The card has an activation in manual reconciliation: staff settle it before the card can start again.
+    case needsReconciliation(key: String)
     /// The journal stopped (disk fault): the kiosk must stop selling.
     case journalStopped(String)
 
@@ -77,6 +79,9 @@ public enum ExecutionRefusal: Error, Hashable, Sendable, ExplainedError {
         case .unresolvedActivation:
             CustomerMessage(key: "activation.pendingResult", zhHans: "这张卡上一笔开通业务的结果正在与银行确认，请稍后再试或联系工作人员。",
                 en: "The result of an earlier activation of this card is still being confirmed with the bank. Please try again later or ask staff.")
+        case .needsReconciliation:
+            CustomerMessage(key: "activation.needsStaff", zhHans: "这张卡上一笔开通业务的结果需要工作人员与银行核实，请到柜台办理。",
+                en: "The result of an earlier activation of this card must be checked with the bank by staff. Please go to a counter.")
         case .journalStopped:
             CustomerMessage(key: "kiosk.outOfService", zhHans: "本机暂停服务，请到柜台办理。", en: "This kiosk is out of service. Please go to a counter.")
         }
@@ -85,6 +90,7 @@ public enum ExecutionRefusal: Error, Hashable, Sendable, ExplainedError {
     public var operatorMessage: String {
         switch self {
         case .unresolvedActivation(let key): "refused: the card's activation \(key) is unresolved; the resolver settles it"
+        case .needsReconciliation(let key): "refused: the card's activation \(key) is in manual reconciliation; an operator settles it (kioskctl journal settle)"
         case .journalStopped(let reason): "journal stopped: \(reason)"
         }
     }
@@ -117,6 +123,7 @@ public final class ActivationExecutor: Sendable {
         } catch {
             switch error {
             case .cardHasUnresolvedActivation(let key): throw .unresolvedActivation(key: key)
+            case .cardNeedsReconciliation(let key): throw .needsReconciliation(key: key)
             default: throw .journalStopped(error.description)
             }
         }

@@ -242,7 +242,7 @@ public actor ActivationFlow {
             result = try await self.executor.execute(request)
         } catch {
             switch error {
-            case .unresolvedActivation:
+            case .unresolvedActivation, .needsReconciliation:
                 self.refuse(error.customerMessage, operatorMessage: error.operatorMessage)
             case .journalStopped:
                 self.emit(.notice(error.customerMessage, operatorMessage: error.operatorMessage))

@@ -156,10 +156,13 @@ public final class Journal: Sendable {
             key: key, cardHash: self.fingerprint(pan), maskedPAN: maskedPAN, maskedID: maskedID, idHash: self.fingerprint(idNumber),
             gateway: gateway, state: .pending, createdAt: now, updatedAt: now)
         try self.write { db throws in
-            if let open = try String.fetchOne(
-                db, sql: "SELECT key FROM activation WHERE cardHash = ? AND state IN ('pending', 'unknown')", arguments: [record.cardHash])
+            if let open = try Row.fetchOne(
+                db, sql: "SELECT key, state FROM activation WHERE cardHash = ? AND state IN ('pending', 'unknown', 'manual')", arguments: [record.cardHash])
             {
-                throw JournalError.cardHasUnresolvedActivation(key: open)
+                let openKey: String = open["key"]
+                let openState: String = open["state"]
+                throw openState == ActivationState.manual.rawValue
+                    ? JournalError.cardNeedsReconciliation(key: openKey) : JournalError.cardHasUnresolvedActivation(key: openKey)
             }
             if try Int.fetchOne(db, sql: "SELECT 1 FROM activation WHERE key = ?", arguments: [key]) != nil { throw JournalError.duplicateKey(key) }
             try db.execute(
@@ -194,6 +197,24 @@ public final class Journal: Sendable {
             if let bankReference { text += " ref \(bankReference)" }
             if let detail { text += ": \(detail)" }
             try self.appendAudit(db, at: now, activation: key, event: "state", detail: text)
+        }
+    }
+
+    /// An operator's settlement of an activation in manual reconciliation (the bank offers neither inquiry
+    /// nor reversal): after checking with the bank, `applied` (→ `approved`) or not (→ `notApplied`). The
+    /// card is free again; the audit chain records who settled it and what they found.
+    /// - Throws: `notFound`, or `notManual` when the activation is not waiting for an operator.
+    public func settle(_ key: String, applied: Bool, operator name: String, uid: UInt32, note: String? = nil) throws(JournalError) {
+        let now = self.clock()
+        try self.write { db throws in
+            guard let current = try String.fetchOne(db, sql: "SELECT state FROM activation WHERE key = ?", arguments: [key]) else {
+                throw JournalError.notFound(key: key)
+            }
+            guard current == ActivationState.manual.rawValue else { throw JournalError.notManual(key: key, state: current) }
+            let state: ActivationState = applied ? .approved : .notApplied
+            let detail = "settled by operator \(name) (uid \(uid)): \(applied ? "applied at the bank" : "not applied at the bank")" + (note.map { ": \($0)" } ?? "")
+            try db.execute(sql: "UPDATE activation SET state = ?, detail = ?, updatedAt = ? WHERE key = ?", arguments: [state.rawValue, detail, now, key])
+            try self.appendAudit(db, at: now, activation: key, event: "settle", detail: "manual → \(state.rawValue): \(detail)")
         }
     }
 
@@ -299,7 +320,7 @@ public final class Journal: Sendable {
         let cutoff = self.clock().addingTimeInterval(-Double(days) * 86_400)
         return try self.write { db throws -> Int in
             try db.execute(
-                sql: "DELETE FROM activation WHERE updatedAt < ? AND state IN ('approved', 'declined', 'notApplied', 'manual')", arguments: [cutoff])
+                sql: "DELETE FROM activation WHERE updatedAt < ? AND state IN ('approved', 'declined', 'notApplied')", arguments: [cutoff])
             let removed = db.changesCount
             if let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit WHERE at < ? ORDER BY seq DESC LIMIT 1", arguments: [cutoff.timeIntervalSince1970]) {
                 let seq: Int64 = last["seq"]

@@ -13,7 +13,7 @@ public enum KioskProtocol {
     public static let commands: [String: [String]] = [
         "Common.Status": ["1.0"], "Common.Capabilities": ["1.0"], "Common.Cancel": ["1.0"],
         "Activation.Start": ["1.0"], "Activation.Confirm": ["1.0"], "Activation.Reject": ["1.0"], "Activation.MoreTime": ["1.0"],
-        "Readers.List": ["1.0"], "Journal.Recent": ["1.0"], "Journal.Verify": ["1.0"], "Operations.Metrics": ["1.0"],
+        "Readers.List": ["1.0"], "Journal.Recent": ["1.0"], "Journal.Verify": ["1.0"], "Journal.Settle": ["1.0"], "Operations.Metrics": ["1.0"],
     ]
 
     /// Answered at once, outside the command queue.

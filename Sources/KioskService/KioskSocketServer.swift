@@ -42,10 +42,13 @@ public final class KioskSocketServer: Sendable {
         let id: Int
         let channel: any Channel
         let outbox: AsyncStream<KioskMessage>.Continuation
-        init(id: Int, channel: any Channel, outbox: AsyncStream<KioskMessage>.Continuation) {
+        /// Who connected (`SO_PEERCRED`), for operator commands.
+        let peer: PeerCredentials?
+        init(id: Int, channel: any Channel, outbox: AsyncStream<KioskMessage>.Continuation, peer: PeerCredentials? = nil) {
             self.id = id
             self.channel = channel
             self.outbox = outbox
+            self.peer = peer
         }
 
         /// Queues a message; a client too slow to take its messages is disconnected.
@@ -156,7 +159,8 @@ public final class KioskSocketServer: Sendable {
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let channel = connection.channel
-        guard await self.peerAllowed(channel) else {
+        let peer = await self.peerCredentials(channel)
+        guard self.peerAllowed(peer) else {
             // executeThenClose finishes the async channel's writer (NIO traps on one deinited unfinished).
             try? await connection.executeThenClose { _, _ in }
             return
@@ -166,7 +170,7 @@ public final class KioskSocketServer: Sendable {
             return value
         }
         let (outbox, continuation) = AsyncStream.makeStream(of: KioskMessage.self, bufferingPolicy: .bufferingOldest(self.limits.maximumQueuedMessages))
-        let client = Client(id: id, channel: channel, outbox: continuation)
+        let client = Client(id: id, channel: channel, outbox: continuation, peer: peer)
         let admitted = self.clients.withLock { clients -> Bool? in
             // Read under the clients lock: stop() sets `stopping` before it closes every client, so a
             // connection admitted after that sweep cannot exist.
@@ -244,14 +248,23 @@ public final class KioskSocketServer: Sendable {
         }
     }
 
-    private func peerAllowed(_ channel: any Channel) async -> Bool {
+    /// The connecting process's credentials (`SO_PEERCRED`), nil when they cannot be read.
+    private func peerCredentials(_ channel: any Channel) async -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        return try? await provider.unsafeGetSocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_PEERCRED)).get()
+    }
+
+    private func peerAllowed(_ peer: PeerCredentials?) -> Bool {
         guard !self.limits.allowedUIDs.isEmpty || !self.limits.allowedGIDs.isEmpty else { return true }
-        guard let provider = channel as? any SocketOptionProvider,
-            let credentials: PeerCredentials = try? await provider.unsafeGetSocketOption(
-                level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_PEERCRED)
-            ).get()
-        else { return false }
-        return self.limits.allowedUIDs.contains(credentials.uid) || self.limits.allowedGIDs.contains(credentials.gid)
+        guard let peer else { return false }
+        return self.limits.allowedUIDs.contains(peer.uid) || self.limits.allowedGIDs.contains(peer.gid)
+            || self.limits.operatorUIDs.contains(peer.uid) || self.limits.operatorGIDs.contains(peer.gid)
+    }
+
+    /// Whether `client` may run operator commands (`Journal.Settle`): its uid or gid is an operator's.
+    private func isOperator(_ client: Client) -> Bool {
+        guard let peer = client.peer else { return false }
+        return self.limits.operatorUIDs.contains(peer.uid) || self.limits.operatorGIDs.contains(peer.gid)
     }
 
     // MARK: Commands
@@ -319,6 +332,27 @@ public final class KioskSocketServer: Sendable {
                 complete(.success, "OK", ["activations": .array(records.map(Wire.record))])
             } catch {
                 complete(.internalError, error.description)
+            }
+        case "Journal.Settle":
+            guard self.isOperator(client) else {
+                let who = client.peer.map { "uid \($0.uid)" } ?? "an unknown peer"
+                complete(.commandErrorCode, "Journal.Settle is for operators: \(who) is not in socket.operatorUIDs or socket.operatorGIDs", ["errorCode": "notAnOperator"])
+                return
+            }
+            guard let key = command.payload["key"]?.string, let applied = command.payload["applied"]?.bool,
+                let name = command.payload["operator"]?.string, !name.trimmingCharacters(in: .whitespaces).isEmpty
+            else {
+                complete(.invalidData, "Journal.Settle needs key, applied (true or false) and operator (the person's name)")
+                return
+            }
+            do {
+                try self.host.journal.settle(key, applied: applied, operator: name, uid: client.peer?.uid ?? UInt32.max, note: command.payload["note"]?.string)
+                complete(.success, "OK", ["key": .string(key), "state": .string(applied ? "approved" : "notApplied")])
+            } catch {
+                switch error {
+                case .notFound, .notManual: complete(.commandErrorCode, error.description, ["errorCode": "notManual"])
+                default: complete(.internalError, error.description)
+                }
             }
         case "Journal.Verify":
             do {

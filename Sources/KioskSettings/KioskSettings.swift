@@ -33,6 +33,10 @@ public struct KioskSettings: Sendable, Hashable {
     public var socketGroup: UInt32?
     public var allowedUIDs: [UInt32]
     public var allowedGIDs: [UInt32]
+    /// Peers that may run operator commands (`Journal.Settle`, `kioskctl journal settle`) and connect for
+    /// them: root by default.
+    public var operatorUIDs: [UInt32] = [0]
+    public var operatorGIDs: [UInt32] = []
     public var timeouts: Timeouts
     public var logLevel: String
     /// Prometheus' scrape endpoint (`GET /metrics`): off unless a port is set; loopback addresses only.
@@ -58,6 +62,7 @@ public struct KioskSettings: Sendable, Hashable {
         ("journal.retentionDays", "days final activations are kept"),
         ("journal.hashKeyFile", "the fingerprints' key file, outside the database"), ("socket.path", "the kiosk socket"),
         ("socket.group", "numeric gid owning the socket"), ("socket.allowUIDs", "peer uids allowed"), ("socket.allowGIDs", "peer gids allowed"),
+        ("socket.operatorUIDs", "peer uids that may settle manual reconciliations (default root)"), ("socket.operatorGIDs", "peer gids that may"),
         ("timeouts.cards", "seconds to present the cards"), ("timeouts.confirm", "seconds to confirm the details"),
         ("timeouts.pinEntry", "seconds per PIN entry"), ("timeouts.takeCards", "seconds to take the cards"),
         ("timeouts.warning", "seconds of warning before a timeout"), ("logging.level", "trace, debug, info, notice, warning, error, critical"),
@@ -79,8 +84,8 @@ public struct KioskSettings: Sendable, Hashable {
         }
         let config = ConfigReader(providers: providers)
         let state = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/kioskd"
-        func ids(_ key: String) throws(SettingsError) -> [UInt32] {
-            try config.intArray(forKey: ConfigKey(key), default: []).map { value throws(SettingsError) in
+        func ids(_ key: String, default fallback: [Int] = []) throws(SettingsError) -> [UInt32] {
+            try config.intArray(forKey: ConfigKey(key), default: fallback).map { value throws(SettingsError) in
                 guard value >= 0, value <= Int(UInt32.max) else { throw SettingsError(key: key, problem: "\(value) is not a uid/gid", fix: "use numeric ids ≥ 0") }
                 return UInt32(value)
             }
@@ -107,6 +112,8 @@ public struct KioskSettings: Sendable, Hashable {
         settings.metricsPort = config.int(forKey: "metrics.port")
         settings.allowedUIDs = try ids("socket.allowUIDs")
         settings.allowedGIDs = try ids("socket.allowGIDs")
+        settings.operatorUIDs = try ids("socket.operatorUIDs", default: [0])
+        settings.operatorGIDs = try ids("socket.operatorGIDs")
         try settings.validate()
         return settings
     }
@@ -185,6 +192,8 @@ public struct KioskSettings: Sendable, Hashable {
         add("socket.group", self.socketGroup)
         add("socket.allowUIDs", self.allowedUIDs.map(String.init).joined(separator: ","))
         add("socket.allowGIDs", self.allowedGIDs.map(String.init).joined(separator: ","))
+        add("socket.operatorUIDs", self.operatorUIDs.map(String.init).joined(separator: ","))
+        add("socket.operatorGIDs", self.operatorGIDs.map(String.init).joined(separator: ","))
         add("metrics", self.metricsPort.map { "http://\(self.metricsAddress):\($0)/metrics" } ?? "off (socket command Operations.Metrics only)")
         add("timeouts", "cards \(self.timeouts.cards) s, confirm \(self.timeouts.confirm) s, pinEntry \(self.timeouts.pinEntry) s, takeCards \(self.timeouts.takeCards) s, warning \(self.timeouts.warning) s")
         add("logging.level", self.logLevel)

@@ -21,9 +21,54 @@ struct Status: AsyncParsableCommand {
     }
 }
 
-/// `kioskctl journal`: recent activations, masked; `--verify` checks the audit chain.
+/// `kioskctl journal`: recent activations, masked (`list`, the default); `--verify` checks the audit chain;
+/// `settle` closes a manual reconciliation.
 struct JournalCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "journal", abstract: "Recent activations (masked), or --verify the audit chain.")
+    static let configuration = CommandConfiguration(
+        commandName: "journal", abstract: "Recent activations (masked), --verify the audit chain, or settle a manual reconciliation.",
+        subcommands: [JournalList.self, JournalSettle.self], defaultSubcommand: JournalList.self)
+}
+
+/// `kioskctl journal settle KEY --applied|--not-applied --operator NAME`.
+struct JournalSettle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settle", abstract: "Settle an activation in manual reconciliation after checking it with the bank (operators only).",
+        discussion: """
+            A bank without inquiry and reversal leaves an activation whose answer was lost in manual reconciliation, and
+            its card cannot start again until an operator settles it. Check with the bank first; the audit trail records
+            your name and uid. Exit 0 settled, 3 refused (not an operator, not in manual reconciliation).
+            """)
+    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Argument(help: "The activation's key (the reference the customer was given).") var key: String
+    @Flag(help: "The bank applied it (→ approved).") var applied = false
+    @Flag(help: "The bank did not apply it (→ notApplied; the card may start again).") var notApplied = false
+    @Option(help: "Your name, for the audit trail.") var `operator`: String
+    @Option(help: "What the bank said (reference, person), for the audit trail.") var note: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard self.applied != self.notApplied else { throw ValidationError("give exactly one of --applied and --not-applied") }
+        guard !self.operator.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--operator: your name") }
+    }
+
+    func run() async throws {
+        let client = try SocketClient(path: self.socket)
+        defer { client.close() }
+        var payload: [String: JSONValue] = ["key": .string(self.key), "applied": .bool(self.applied), "operator": .string(self.operator)]
+        if let note = self.note { payload["note"] = .string(note) }
+        let answer = try await client.call("Journal.Settle", payload: .object(payload))
+        if self.json { printJSON(answer.payload) }
+        guard answer.header.completionCode == .success else {
+            if !self.json { print("refused: \(answer.header.errorDescription ?? "?")") }
+            throw ExitCode(3)
+        }
+        if !self.json { print("\(self.key) settled: \(answer.payload["state"]?.string ?? "?")") }
+    }
+}
+
+/// `kioskctl journal [list]`: recent activations, masked; `--verify` checks the audit chain.
+struct JournalList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Recent activations (masked), or --verify the audit chain.")
     @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
     @Option(help: "How many activations.") var limit = 20
     @Flag(help: "Verify the audit trail's hash chain instead.") var verify = false

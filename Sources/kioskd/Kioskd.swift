@@ -199,9 +199,14 @@ struct Kioskd: AsyncParsableCommand {
             logger: logger, registry: metrics)
         let server = KioskSocketServer(
             host: host, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
-            limits: ServerLimits(
-                allowedUIDs: Set(self.allowUID.isEmpty ? settings.allowedUIDs : self.allowUID),
-                allowedGIDs: Set(self.allowGID.isEmpty ? settings.allowedGIDs : self.allowGID)),
+            limits: {
+                var limits = ServerLimits(
+                    allowedUIDs: Set(self.allowUID.isEmpty ? settings.allowedUIDs : self.allowUID),
+                    allowedGIDs: Set(self.allowGID.isEmpty ? settings.allowedGIDs : self.allowGID))
+                limits.operatorUIDs = Set(settings.operatorUIDs)
+                limits.operatorGIDs = Set(settings.operatorGIDs)
+                return limits
+            }(),
             testMode: testMode)
         if server.limits.allowedUIDs.isEmpty && server.limits.allowedGIDs.isEmpty {
             logger.warning("socket.allowUIDs and socket.allowGIDs are empty: the kiosk socket's file mode and group alone decide who may drive activations", metadata: ["socket": "\(socketPath)"])

@@ -3,6 +3,7 @@ import BankGateway
 import BankSimulator
 import Foundation
 import Journal
+import Messages
 import Synchronization
 import TestSupport
 import Testing
@@ -99,6 +100,17 @@ struct ExecutorTests {
         let other = try TestSupport.request()
         #expect(try await manualExecutor.execute(other).state == .manual)
         #expect(try journal.activation(other.key.value)?.state == .manual)
+        // The card is locked until an operator settles it, with a message of its own.
+        let second = try TestSupport.request(pan: other.card.pan)
+        do throws(ExecutionRefusal) {
+            _ = try await manualExecutor.execute(second)
+            Issue.record("a second activation of a card in manual reconciliation went ahead")
+        } catch {
+            #expect(error == .needsReconciliation(key: other.key.value))
+            #expect(error.customerMessage.key == "activation.needsStaff" && !error.customerMessage.zhHans.isEmpty && !error.customerMessage.en.isEmpty)
+        }
+        try journal.settle(other.key.value, applied: true, operator: "Li Wei", uid: 0)
+        #expect(try await manualExecutor.execute(try TestSupport.request(pan: other.card.pan)).state == .approved)
     }
 
     @Test("a bank that stays silent leaves the activation unknown and the card locked; the next round settles it")

@@ -121,6 +121,30 @@ struct JournalTests {
         #expect(try journal.audit().first?.activation == "new-final-1")
     }
 
+    @Test("manual reconciliation: the card stays locked with its own error, the row is never purged, an operator settles it, audited")
+    func manualReconciliation() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let now = Mutex(Date(timeIntervalSince1970: 1_795_000_000))
+        let journal = try Journal(path: path, clock: { now.withLock { $0 } })
+        try self.begin(journal, key: "manual-0001")
+        try journal.record("manual-0001", state: .manual, detail: "the bank offers no inquiry and no reversal")
+        #expect(throws: JournalError.cardNeedsReconciliation(key: "manual-0001")) { try self.begin(journal, key: "manual-0002") }
+        now.withLock { $0 = $0.addingTimeInterval(1000 * 86_400) }
+        #expect(try journal.purge(olderThanDays: 90) == 0, "an unsettled manual row is never purged")
+        #expect(try journal.activation("manual-0001")?.state == .manual)
+
+        #expect(throws: JournalError.notFound(key: "nope-0001")) { try journal.settle("nope-0001", applied: false, operator: "Li Wei", uid: 1001) }
+        try journal.settle("manual-0001", applied: false, operator: "Li Wei", uid: 1001, note: "bank hotline: no such activation")
+        let settled = try #require(try journal.activation("manual-0001"))
+        #expect(settled.state == .notApplied && settled.detail?.contains("Li Wei (uid 1001)") == true)
+        let entry = try #require(try journal.audit(for: "manual-0001").last)
+        #expect(entry.event == "settle" && entry.detail.contains("manual → notApplied") && entry.detail.contains("bank hotline"))
+        #expect(throws: JournalError.notManual(key: "manual-0001", state: "notApplied")) { try journal.settle("manual-0001", applied: true, operator: "Li Wei", uid: 1001) }
+        try self.begin(journal, key: "manual-0002")  // the card may start again
+        guard case .intact = try journal.verifyChain() else { Issue.record("chain broken"); return }
+    }
+
     @Test("a failed write stops the journal: nothing more is accepted, not even after space is freed")
     func stopsOnWriteFailure() throws {
         let path = Self.temporaryPath()

@@ -4,6 +4,7 @@ import BankSimulatorServer
 import Foundation
 import Glibc
 import Identity
+import Journal
 import KioskProtocol
 import KioskService
 import KioskSettings
@@ -391,6 +392,62 @@ struct DaemonFlowTests {
         legit.send("Common.Status", 99_999)
         #expect(await legit.completion(99_999)?.header.completionCode == .success)
         legit.disconnect()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("a card in manual reconciliation is refused with its own message; an operator settles it with kioskctl journal settle, audited; a stranger may not")
+    func manualReconciliation() async throws {
+        let root = getuid() == 0
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("manual-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal.sqlite"
+        do {
+            // An earlier activation of the demo card whose answer was lost at a bank with neither inquiry nor reversal.
+            let journal = try Journal(path: path)
+            try journal.begin(
+                key: "manual-demo-0001", pan: "6228230029000005274", maskedPAN: "622823*********5274", idNumber: "440303198101011117",
+                maskedID: "440***********1117", gateway: "a bank without inquiry or reversal")
+            try journal.record("manual-demo-0001", state: .manual, detail: "the bank offers no inquiry and no reversal: reconcile by hand")
+        }
+        let daemon = try await MockDaemon(arguments: ["--journal", path] + (root ? ["--socket-group", "65534"] : []))
+        let screen = try Screen.start(daemon)
+        #expect(await screen.presentDemoCards(daemon))
+        #expect(await screen.confirmAndTypePIN(daemon, confirmRequest: 2))
+        let notice = await screen.event("Activation.NoticeEvent") { $0["message"]?["key"]?.string == "activation.needsStaff" }
+        #expect(notice != nil, "\(screen.client.messages.map { "\($0.header.name) \($0.payload)" })")
+        await daemon.sim("card remove")
+        await daemon.sim("id remove")
+        #expect(await screen.completion()?.payload["end"]?.string == "refused")
+        screen.client.disconnect()
+
+        if root {
+            // A peer that is not an operator (uid 65534) may connect (the socket's group) but not settle.
+            let stranger = try await runProcess(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                 "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.settimeout(5)\ns.sendall(b'{\"header\":{\"name\":\"Journal.Settle\",\"requestId\":1,\"type\":\"command\",\"version\":\"1.0\"},\"payload\":{\"key\":\"manual-demo-0001\",\"applied\":false,\"operator\":\"x\"}}\\n')\ndata=b''\nwhile b'completion' not in data:\n  chunk=s.recv(65536)\n  if not chunk: break\n  data+=chunk\nprint(data.decode())",
+                 daemon.socket])
+            #expect(stranger.output.contains("notAnOperator") && stranger.output.contains("uid 65534"), "\(stranger.output) \(stranger.error)")
+        }
+        let bad = try await runProduct("kioskctl", ["journal", "settle", "manual-demo-0001", "--operator", "Li Wei", "--socket", daemon.socket])
+        #expect(bad.status != 0 && bad.error.contains("exactly one of --applied and --not-applied"), "\(bad.error)")
+        let settled = try await runProduct(
+            "kioskctl", ["journal", "settle", "manual-demo-0001", "--not-applied", "--operator", "Li Wei", "--note", "bank hotline: not found", "--socket", daemon.socket])
+        #expect(settled.status == 0 && settled.output.contains("manual-demo-0001 settled: notApplied"), "\(settled.output) \(settled.error)")
+        let again = try await runProduct("kioskctl", ["journal", "settle", "manual-demo-0001", "--applied", "--operator", "Li Wei", "--socket", daemon.socket])
+        #expect(again.status == 3 && again.output.contains("not manual"), "\(again.output)")
+        let list = try await runProduct("kioskctl", ["journal", "--socket", daemon.socket])
+        #expect(list.status == 0 && list.output.contains("notApplied") && list.output.contains("manual-demo-0001"), "\(list.output)")
+        let verify = try await runProduct("kioskctl", ["journal", "--verify", "--socket", daemon.socket])
+        #expect(verify.status == 0 && verify.output.contains("intact"), "\(verify.output)")
+
+        // The card may start again.
+        let next = try Screen.start(daemon, requestId: 10)
+        #expect(await next.activateApproved(daemon, confirmRequest: 11))
+        await daemon.sim("id remove")
+        #expect(await next.completion()?.payload["end"]?.string == "completed")
+        next.client.disconnect()
         #expect(await daemon.stop() == 0)
     }
 
