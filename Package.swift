@@ -241,9 +241,11 @@ let package = Package(
         .testTarget(
             name: "BankHTTPTests",
             dependencies: [
-                "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "KioskCrypto", "APDU", "TestSupport",
+                "Activation", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "Journal", "KioskCrypto", "APDU", "TestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

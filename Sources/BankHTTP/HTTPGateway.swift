@@ -149,7 +149,8 @@ public final class HTTPGateway: BankGateway {
                 return self.table.activationOutcome(code: result.code, bankReference: result.bankReference, triesLeft: result.triesLeft)
             case 409: return .unknown(detail: "HTTP 409: the bank is still processing this key")
             case 422: return .unknown(detail: "HTTP 422: the key was used before with a different request")
-            case 500...599: return .unavailable(detail: "HTTP \(status) (signed): nothing applied")
+            // A signed 5xx says the bank's front failed, not that nothing behind it was applied: inquire.
+            case 500...599: return .unknown(detail: "HTTP \(status) (signed): the bank failed while it had the request; to be settled by inquiry")
             default: return .unavailable(detail: "HTTP \(status): the bank refused the request")
             }
         }
@@ -262,9 +263,18 @@ public final class HTTPGateway: BankGateway {
             }
             return .failedAfterSending("\(client)")
         }
-        // A TLS alert or handshake failure: the server's application never receives data on a session
-        // whose handshake it refused (with TLS 1.3 the client may already have written the request).
-        if error is NIOConnectionError || error is NIOSSLError || error is BoringSSLError { return .notSent("\(error)") }
+        if error is NIOConnectionError { return .notSent("\(error)") }
+        // A TLS handshake failure, or the server's refusal of the handshake (a certificate or version alert,
+        // which with TLS 1.3 can come after the client wrote the request): the bank's application never
+        // receives data on a session its TLS refused. Any other TLS error (an unclean shutdown, a record
+        // that does not decrypt) comes after the request went out: it may have been applied.
+        if let tls = error as? NIOSSLError, case .handshakeFailed = tls { return .notSent("\(error)") }
+        if error is NIOSSLError || error is BoringSSLError {
+            let text = "\(error)".uppercased()
+            let refusals = ["ALERT_CERTIFICATE", "ALERT_BAD_CERTIFICATE", "ALERT_UNKNOWN_CA", "ALERT_HANDSHAKE_FAILURE", "ALERT_ACCESS_DENIED",
+                "ALERT_PROTOCOL_VERSION", "ALERT_INSUFFICIENT_SECURITY", "CERTIFICATE_REQUIRED", "CERTIFICATE_VERIFY_FAILED"]
+            return refusals.contains(where: text.contains) ? .notSent("\(error)") : .failedAfterSending("\(error)")
+        }
         if let io = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(io.errnoCode) { return .notSent("\(io)") }
         if error is ChannelError, "\(error)".contains("connectTimeout") { return .notSent("\(error)") }
         return .failedAfterSending("\(error)")

@@ -83,7 +83,7 @@ struct HTTPBench {
     }
 
     @Test(arguments: [
-        (BankFault.serverError, "unavailable", 0), (.noAnswer, "unknown", 0), (.connectionReset, "unknown", 0),
+        (BankFault.serverError, "unknown", 0), (.noAnswer, "unknown", 0), (.connectionReset, "unknown", 0),
         (.dropAfterApplying, "unknown", 1), (.answerAfterTimeout, "unknown", 1), (.malformedBody, "unknown", 1),
         (.badSignature, "unknown", 1), (.unsignedAnswer, "unknown", 1), (.delay, "approved", 1), (.duplicateAnswer, "approved", 1),
     ])
