@@ -4,6 +4,7 @@ import Identity
 import Metrics
 public import Journal
 public import Messages
+import Synchronization
 
 /// How hard the resolver tries before it leaves an activation `unknown` for its next round.
 public struct ResolverPolicy: Sendable, Hashable {
@@ -104,6 +105,13 @@ public final class ActivationExecutor: Sendable {
     public let gateway: any BankGateway
     public let policy: ResolverPolicy
     private let observer: (@Sendable (ActivationStep, String) -> Void)?
+    /// Keys this process is sending or resolving right now: the background resolver leaves them alone (a
+    /// `pending` row in flight is not an orphan), and no key is resolved twice at once.
+    private let busy = Mutex<Set<String>>([])
+
+    /// Claims `key` for this task; false when another task holds it.
+    private func claim(_ key: String) -> Bool { self.busy.withLock { $0.insert(key).inserted } }
+    private func release(_ key: String) { _ = self.busy.withLock { $0.remove(key) } }
 
     /// - Parameter observer: told at every step boundary (activation key); runs inline, keep it short.
     public init(journal: Journal, gateway: any BankGateway, policy: ResolverPolicy = ResolverPolicy(), observer: (@Sendable (ActivationStep, String) -> Void)? = nil) {
@@ -116,6 +124,9 @@ public final class ActivationExecutor: Sendable {
     /// Journals the intent, sends, journals the answer; settles an `unknown` answer before returning
     /// (or leaves it `unknown` for the next resolver round when the bank stays silent).
     public func execute(_ request: ActivationRequest) async throws(ExecutionRefusal) -> ExecutionResult {
+        // Claimed before the intent is journaled: the background resolver never sees this `pending` row free.
+        guard self.claim(request.key.value) else { throw .journalStopped("activation key \(request.key.value) is already in use") }
+        defer { self.release(request.key.value) }
         do {
             try self.journal.begin(
                 key: request.key.value, pan: request.card.pan, maskedPAN: Masking.pan(request.card.pan), idNumber: request.cardholder.idNumber,
@@ -136,7 +147,7 @@ public final class ActivationExecutor: Sendable {
         self.observer?(.bankAnswered, request.key.value)
         let state = try self.journalOutcome(request.key.value, outcome)
         self.observer?(.resultJournaled, request.key.value)
-        let result = state == .unknown ? try await self.resolve(request.key.value) : ExecutionResult(key: request.key.value, state: state, outcome: outcome)
+        let result = state == .unknown ? try await self.resolveClaimed(request.key.value) : ExecutionResult(key: request.key.value, state: state, outcome: outcome)
         Counter(label: "kiosk_activations_total", dimensions: [("state", result.state.rawValue)]).increment()
         return result
     }
@@ -174,6 +185,16 @@ public final class ActivationExecutor: Sendable {
     /// inquiry's "not found" is not the end either: a late original could still arrive and be applied, so
     /// the original is reversed first, and only the reversal's answer settles the activation as not applied.
     public func resolve(_ key: String) async throws(ExecutionRefusal) -> ExecutionResult {
+        guard self.claim(key) else {
+            // Another task is sending or resolving it: report what the journal says, touch nothing.
+            let record = try? self.journal.activation(key)
+            return ExecutionResult(key: key, state: record?.state ?? .unknown, outcome: record.map(Self.outcome(for:)) ?? .unknown(detail: "in progress"))
+        }
+        defer { self.release(key) }
+        return try await self.resolveClaimed(key)
+    }
+
+    private func resolveClaimed(_ key: String) async throws(ExecutionRefusal) -> ExecutionResult {
         guard let idempotencyKey = IdempotencyKey(key) else { throw .journalStopped("journal holds an invalid key \(key)") }
         let record = try? self.journal.activation(key)
         if let record, record.state.isFinal {
@@ -242,10 +263,42 @@ public final class ActivationExecutor: Sendable {
     /// Settles every `pending`/`unknown` activation in the journal (at start-up, before the daemon
     /// reports ready, and periodically). Returns the states they ended in.
     public func resolveAll() async throws(ExecutionRefusal) -> [String: ActivationState] {
+        try await self.resolveRound(limit: Int.max, concurrency: 1)
+    }
+
+    /// One round of the background resolver: at most `limit` unsettled activations, oldest first, `concurrency`
+    /// at a time; those this process is sending or resolving are left alone. Returns each one's state after it.
+    public func resolveRound(limit: Int, concurrency: Int) async throws(ExecutionRefusal) -> [String: ActivationState] {
         let open: [ActivationRecord]
         do { open = try self.journal.unresolved() } catch { throw .journalStopped(error.description) }
+        let keys = Array(open.map(\.key).filter { key in !self.busy.withLock { $0.contains(key) } }.prefix(max(limit, 0)))
+        let answers = await withTaskGroup(of: (String, Result<ActivationState, ExecutionRefusal>).self) { group in
+            var answers: [(String, Result<ActivationState, ExecutionRefusal>)] = []
+            var started = 0
+            while started < keys.count || !group.isEmpty {
+                if started < keys.count, started - answers.count < max(concurrency, 1) {
+                    let key = keys[started]
+                    started += 1
+                    group.addTask {
+                        do throws(ExecutionRefusal) {
+                            return (key, .success(try await self.resolve(key).state))
+                        } catch {
+                            return (key, .failure(error))
+                        }
+                    }
+                } else if let answer = await group.next() {
+                    answers.append(answer)
+                }
+            }
+            return answers
+        }
         var results: [String: ActivationState] = [:]
-        for record in open { results[record.key] = try await self.resolve(record.key).state }
+        for (key, answer) in answers {
+            switch answer {
+            case .success(let state): results[key] = state
+            case .failure(let error): throw error
+            }
+        }
         return results
     }
 

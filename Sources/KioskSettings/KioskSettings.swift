@@ -39,6 +39,11 @@ public struct KioskSettings: Sendable, Hashable {
     public var operatorGIDs: [UInt32] = []
     public var timeouts: Timeouts
     public var logLevel: String
+    /// The background resolver: a round at start and then every `resolverIntervalSeconds`, settling at most
+    /// `resolverPerRound` unsettled activations, `resolverConcurrency` at a time.
+    public var resolverIntervalSeconds: Int = 60
+    public var resolverPerRound: Int = 20
+    public var resolverConcurrency: Int = 4
     /// Prometheus' scrape endpoint (`GET /metrics`): off unless a port is set; loopback addresses only.
     public var metricsAddress: String = "127.0.0.1"
     public var metricsPort: Int?
@@ -60,7 +65,9 @@ public struct KioskSettings: Sendable, Hashable {
         ("pinPad.kind", "the encrypting PIN pad (simulated)"), ("identityVerifier", "simulated-accept or simulated-reject"),
         ("bank.profile", "the bank profile file (JSON)"), ("journal.path", "the SQLite journal"),
         ("journal.retentionDays", "days final activations are kept"),
-        ("journal.hashKeyFile", "the fingerprints' key file, outside the database"), ("socket.path", "the kiosk socket"),
+        ("journal.hashKeyFile", "the fingerprints' key file, outside the database"),
+        ("resolver.intervalSeconds", "seconds between background resolver rounds"), ("resolver.perRound", "unsettled activations per round"),
+        ("resolver.concurrency", "of them at a time"), ("socket.path", "the kiosk socket"),
         ("socket.group", "numeric gid owning the socket"), ("socket.allowUIDs", "peer uids allowed"), ("socket.allowGIDs", "peer gids allowed"),
         ("socket.operatorUIDs", "peer uids that may settle manual reconciliations (default root)"), ("socket.operatorGIDs", "peer gids that may"),
         ("timeouts.cards", "seconds to present the cards"), ("timeouts.confirm", "seconds to confirm the details"),
@@ -110,6 +117,9 @@ public struct KioskSettings: Sendable, Hashable {
         settings.configurationFile = file.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
         settings.metricsAddress = config.string(forKey: "metrics.address", default: "127.0.0.1")
         settings.metricsPort = config.int(forKey: "metrics.port")
+        settings.resolverIntervalSeconds = config.int(forKey: "resolver.intervalSeconds", default: 60)
+        settings.resolverPerRound = config.int(forKey: "resolver.perRound", default: 20)
+        settings.resolverConcurrency = config.int(forKey: "resolver.concurrency", default: 4)
         settings.allowedUIDs = try ids("socket.allowUIDs")
         settings.allowedGIDs = try ids("socket.allowGIDs")
         settings.operatorUIDs = try ids("socket.operatorUIDs", default: [0])
@@ -128,6 +138,12 @@ public struct KioskSettings: Sendable, Hashable {
         }
         guard ["simulated-accept", "simulated-reject"].contains(self.identityVerifier) else {
             throw SettingsError(key: "identityVerifier", problem: "\"\(self.identityVerifier)\" is unknown", fix: "use simulated-accept or simulated-reject")
+        }
+        guard (1...3600).contains(self.resolverIntervalSeconds) else {
+            throw SettingsError(key: "resolver.intervalSeconds", problem: "\(self.resolverIntervalSeconds) s", fix: "use 1 to 3600 (default 60)")
+        }
+        guard (1...1000).contains(self.resolverPerRound), (1...16).contains(self.resolverConcurrency) else {
+            throw SettingsError(key: "resolver.perRound", problem: "\(self.resolverPerRound) per round, \(self.resolverConcurrency) at a time", fix: "use 1 to 1000 per round (default 20), concurrency 1 to 16 (default 4)")
         }
         guard [9600, 19200, 38400, 57600, 115_200].contains(self.idBaudRate) else {
             throw SettingsError(key: "idModule.baudRate", problem: "\(self.idBaudRate) is not a module baud rate", fix: "use 115200 (or 9600…57600)")
@@ -188,6 +204,7 @@ public struct KioskSettings: Sendable, Hashable {
         add("journal.path", self.journalPath)
         add("journal.retentionDays", self.journalRetentionDays)
         add("journal.hashKeyFile", self.journalHashKeyFile ?? self.journalPath + ".hashkey")
+        add("resolver", "a round every \(self.resolverIntervalSeconds) s, \(self.resolverPerRound) at most, \(self.resolverConcurrency) at a time")
         add("socket.path", self.socketPath)
         add("socket.group", self.socketGroup)
         add("socket.allowUIDs", self.allowedUIDs.map(String.init).joined(separator: ","))

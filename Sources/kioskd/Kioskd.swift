@@ -214,6 +214,9 @@ struct Kioskd: AsyncParsableCommand {
         let notifier = SystemdNotifier()
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))
+        services.append(.init(service: ResolverService(
+            executor: executor, interval: .seconds(settings.resolverIntervalSeconds), perRound: settings.resolverPerRound,
+            concurrency: settings.resolverConcurrency, logger: logger)))
         if let interval = notifier.watchdogInterval { services.append(.init(service: WatchdogService(notifier: notifier, interval: interval))) }
         if let port = settings.metricsPort {
             let endpoint = MetricsHTTPServer(host: settings.metricsAddress, port: port) { metrics.emitToString() }
@@ -242,7 +245,40 @@ struct Kioskd: AsyncParsableCommand {
     }
 }
 
-/// Settles unfinished activations, then serves the socket and tells systemd it is ready.
+/// Settles unfinished activations in the background: a round at start and then every `interval`, each
+/// bounded (`perRound` activations, `concurrency` at a time), so it never delays readiness and a slow bank
+/// never starves the watchdog (fed by its own service). Activations this process is sending or resolving
+/// are left alone; a card with an unsettled activation stays refused until its round settles it.
+struct ResolverService: Service {
+    let executor: ActivationExecutor
+    let interval: Duration
+    let perRound: Int
+    let concurrency: Int
+    let logger: Logger
+
+    func run() async throws {
+        // Cancelled at shutdown (an inquiry or reversal cut short leaves its activation unknown for the next
+        // start); it returns rather than throws, so the daemon still exits 0.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do throws(ExecutionRefusal) {
+                    let settled = try await self.executor.resolveRound(limit: self.perRound, concurrency: self.concurrency)
+                    if !settled.isEmpty {
+                        self.logger.info("resolver round", metadata: [
+                            "looked at": "\(settled.count)", "settled": "\(settled.values.filter(\.isFinal).count)",
+                            "stillUnknown": "\(settled.values.filter { !$0.isFinal }.count)",
+                        ])
+                    }
+                } catch {
+                    self.logger.error("resolver round failed", metadata: ["error": "\(error.operatorMessage)"])
+                }
+                try? await Task.sleep(for: self.interval)
+            }
+        }
+    }
+}
+
+/// Serves the socket and tells systemd it is ready.
 struct SocketService: Service {
     let server: KioskSocketServer
     let executor: ActivationExecutor
@@ -250,9 +286,6 @@ struct SocketService: Service {
     let logger: Logger
 
     func run() async throws {
-        self.notifier.notify("STATUS=settling unfinished activations")
-        let settled = try await self.executor.resolveAll()
-        self.logger.info("start-up resolver done", metadata: ["settled": "\(settled.count)", "stillUnknown": "\(settled.values.filter { $0 == .unknown }.count)"])
         try await withGracefulShutdownHandler {
             // systemd socket activation (kioskd.socket) passes the listening socket as fd 3.
             let activated = SystemdNotifier.listenFileDescriptors().first
@@ -304,7 +337,7 @@ struct WatchdogService: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 self.notifier.notify("WATCHDOG=1")
-                try await Task.sleep(for: self.interval)
+                try? await Task.sleep(for: self.interval)
             }
         }
     }

@@ -161,11 +161,13 @@ final class ScriptedGateway: BankGateway {
     let inner: SimulatorGateway
     let inquiry: StatusOutcome
     let reversal: ReversalOutcome
+    let activationTakes: Duration
     let calls = Mutex<[(name: String, at: ContinuousClock.Instant)]>([])
-    init(inner: SimulatorGateway, inquiry: StatusOutcome, reversal: ReversalOutcome) {
+    init(inner: SimulatorGateway, inquiry: StatusOutcome, reversal: ReversalOutcome, activationTakes: Duration = .zero) {
         self.inner = inner
         self.inquiry = inquiry
         self.reversal = reversal
+        self.activationTakes = activationTakes
     }
     var profile: BankProfile { self.inner.profile }
     var capabilities: GatewayCapabilities { self.inner.capabilities }
@@ -173,6 +175,7 @@ final class ScriptedGateway: BankGateway {
     func verifyCardholder(card: CardReference, cardholder: Cardholder, key: IdempotencyKey) async -> VerifyOutcome { .match }
     func activate(_ request: ActivationRequest) async -> ActivationOutcome {
         self.calls.withLock { $0.append(("activate", .now)) }
+        try? await Task.sleep(for: self.activationTakes)
         return .unknown(detail: "connection reset by peer after the request was written")
     }
     func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome {
@@ -207,6 +210,23 @@ struct ResolverTimingTests {
         #expect(calls.map(\.name) == ["activate", "inquiry"])
         let gap = calls[1].at - calls[0].at
         #expect(gap >= .milliseconds(Self.responseMilliseconds - 50), "the first inquiry came \(gap) after the send")
+    }
+
+    @Test("a background round leaves an activation this process is still sending alone: its pending row is not an orphan")
+    func aRoundSkipsWhatIsInFlight() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resolver-\(UUID().uuidString).sqlite").path
+        let inner = try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: 200), bank: SimulatedBank())
+        let gateway = ScriptedGateway(inner: inner, inquiry: .notFound, reversal: .reversed, activationTakes: .milliseconds(800))
+        let journal = try Journal(path: path)
+        let executor = ActivationExecutor(journal: journal, gateway: gateway, policy: ExecutorTests.fast)
+        let request = try request()
+        let sending = Task { try await executor.execute(request) }
+        #expect(await waitUntil(timeout: .seconds(5)) { (try? journal.activation(request.key.value))?.state == .pending })
+        #expect(try await executor.resolveRound(limit: 20, concurrency: 4).isEmpty, "the round took the activation in flight")
+        #expect(try await executor.resolve(request.key.value).state == .pending, "a direct resolve of it touches nothing either")
+        #expect(gateway.names == ["activate"], "\(gateway.names)")
+        #expect(try await sending.value.state == .notApplied)
+        #expect(gateway.names == ["activate", "inquiry", "reversal"])
     }
 
     @Test("inquiry 'not found': the original is reversed before the activation is settled as not applied")

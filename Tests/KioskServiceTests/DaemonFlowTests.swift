@@ -1,3 +1,4 @@
+import BankGateway
 import BankHTTP
 import BankSimulator
 import BankSimulatorServer
@@ -490,6 +491,81 @@ struct DaemonFlowTests {
         #expect(messages.count >= 8 && messages.allSatisfy { $0.header.type == .unsolicited }, "\(lines)")
         try await checkAgainstSchemas(messages)
         #expect(await daemon.stop() == 0)
+    }
+
+    @Test("50 unsettled activations and a slow bank: kioskd is ready at once, the background resolver settles all 50 later, each once")
+    func backgroundResolver() async throws {
+        let keys = "\(fixturesDirectory)/bank/keys/"
+        var fixture = SimulatedBank.Fixture()
+        fixture.processingMilliseconds = 150
+        let bank = SimulatedBank(fixture: fixture)
+        let server = SimulatedBankServer(
+            bank: bank,
+            configuration: .init(
+                signer: try RSASigner(pem: String(contentsOfFile: keys + "bank.key", encoding: .utf8)),
+                terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
+        let port = try await server.start()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resolver-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let profilePath = directory + "/bank.json"
+        try simulatedHTTPBankProfile(port: Int(port), responseMilliseconds: 3000).write(toFile: profilePath, atomically: true, encoding: .utf8)
+        let configPath = directory + "/kioskd.yaml"
+        try "resolver:\n  intervalSeconds: 1\n  perRound: 20\n  concurrency: 4\n".write(toFile: configPath, atomically: true, encoding: .utf8)
+
+        // 50 activations a crash left unknown: the even ones reached the bank and were applied, the odd ones never did.
+        let journalPath = directory + "/journal.sqlite"
+        let direct = try SimulatorGateway(profile: SimulatorGateway.profile(), bank: bank)
+        var applied: Set<String> = []
+        do {
+            let journal = try Journal(path: journalPath)
+            for index in 0..<50 {
+                let key = String(format: "orphan-%04d", index)
+                let pan = String(format: "62282300290%08d", index)
+                try journal.begin(key: key, pan: pan, maskedPAN: Masking.pan(pan), idNumber: "440303198101011117", maskedID: "440***********1117", gateway: "http-json")
+                try journal.record(key, state: .unknown, detail: "the daemon stopped before the answer")
+                if index % 2 == 0 {
+                    let outcome = await direct.activate(try request(pan: pan, key: IdempotencyKey(key)!))
+                    guard case .approved = outcome else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "\(key): \(outcome)"]) }
+                    applied.insert(key)
+                }
+            }
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let daemon = try await MockDaemon(arguments: ["--bank-profile", profilePath, "--journal", journalPath, "--config", configPath])
+        let ready = clock.now - started
+        // Sequential, before serving, the old start-up resolver took 50 × (inquiry + reversal) ≈ 15 s here.
+        #expect(ready < .seconds(5), "kioskd served its socket \(ready) after start")
+
+        let watcher = try TestClient(path: daemon.socket)
+        var states: [String: String] = [:]
+        var request = 0
+        let deadline = clock.now.advanced(by: .seconds(60))
+        while clock.now < deadline {
+            request += 1
+            watcher.send("Journal.Recent", request, payload: ["limit": 100])
+            let rows = await watcher.completion(request)?.payload["activations"]?.array ?? []
+            states = Dictionary(rows.compactMap { row in row["key"]?.string.map { ($0, row["state"]?.string ?? "") } }, uniquingKeysWith: { $1 })
+            if states.count == 50 && states.values.allSatisfy({ $0 == "approved" || $0 == "notApplied" }) { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        watcher.disconnect()
+        #expect(await daemon.stop() == 0)
+        #expect(states.count == 50)
+        for (key, state) in states {
+            #expect(state == (applied.contains(key) ? "approved" : "notApplied"), "\(key): \(state)")
+        }
+        // Each settled once: one final transition in its audit trail; at the bank, never applied twice.
+        let journal = try Journal(path: journalPath)
+        for index in 0..<50 {
+            let key = String(format: "orphan-%04d", index)
+            let finals = try journal.audit(for: key).filter { $0.detail.contains("→ approved") || $0.detail.contains("→ notApplied") }
+            #expect(finals.count == 1, "\(key) settled \(finals.count) times: \(finals.map(\.detail))")
+        }
+        #expect(await bank.ledger().allSatisfy { $0.effects <= 1 })
+        #expect(await bank.ledger().filter { $0.effects == 1 }.count == 25)
+        await server.stop()
     }
 
     @Test("SIGTERM while the request is with the bank: kioskd waits for the answer, journals and shows it, then exits 0; the journal stays consistent")

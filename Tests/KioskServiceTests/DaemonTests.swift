@@ -47,7 +47,7 @@ import UnixSocket
         func close() { shutdown(self.fd, Int32(SHUT_RDWR)) }
     }
 
-    @Test("READY=1 after the resolver, watchdog pings, a whole activation through kioskctl, journal and verify, STOPPING=1 on SIGTERM")
+    @Test("READY=1, watchdog pings, a whole activation through kioskctl, journal and verify, STOPPING=1 on SIGTERM")
     func daemonUnderSystemd() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
