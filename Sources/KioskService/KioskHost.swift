@@ -37,8 +37,9 @@ public struct ServerLimits: Sendable, Hashable {
     public var idleTimeout: Duration
     /// Messages queued for a client that does not read; past this the client is disconnected.
     public var maximumQueuedMessages: Int
-    /// Peer user IDs that may run operator commands (`Journal.Settle`); root by default.
-    public var operatorUIDs: Set<UInt32> = [0]
+    /// Peer user IDs that may run operator commands (`Journal.Settle`); none unless set (kioskd sets
+    /// `socket.operatorUIDs`, root by default).
+    public var operatorUIDs: Set<UInt32> = []
     /// Peer group IDs that may run operator commands.
     public var operatorGIDs: Set<UInt32> = []
 
