@@ -259,7 +259,7 @@ struct ResolverService: Service {
     func run() async throws {
         // Cancelled at shutdown (an inquiry or reversal cut short leaves its activation unknown for the next
         // start); it returns rather than throws, so the daemon still exits 0.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do throws(ExecutionRefusal) {
                     let settled = try await self.executor.resolveRound(limit: self.perRound, concurrency: self.concurrency)
@@ -337,7 +337,7 @@ struct WatchdogService: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 self.notifier.notify("WATCHDOG=1")
-                try? await Task.sleep(for: self.interval)
+                try await Task.sleep(for: self.interval)
             }
         }
     }
