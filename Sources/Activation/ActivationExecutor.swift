@@ -147,6 +147,7 @@ public final class ActivationExecutor: Sendable {
         self.observer?(.bankAnswered, request.key.value)
         let state = try self.journalOutcome(request.key.value, outcome)
         self.observer?(.resultJournaled, request.key.value)
+        if state.isFinal { await self.gateway.settled(request.key) }
         let result = state == .unknown ? try await self.resolveClaimed(request.key.value) : ExecutionResult(key: request.key.value, state: state, outcome: outcome)
         Counter(label: "kiosk_activations_total", dimensions: [("state", result.state.rawValue)]).increment()
         return result
@@ -202,7 +203,7 @@ public final class ActivationExecutor: Sendable {
         }
         let capabilities = self.gateway.capabilities
         guard capabilities.supportsQuery || capabilities.supportsReversal else {
-            try self.settle(key, .manual, detail: "the bank offers no inquiry and no reversal: reconcile by hand", reference: nil)
+            try await self.settle(key, .manual, detail: "the bank offers no inquiry and no reversal: reconcile by hand", reference: nil)
             return ExecutionResult(key: key, state: .manual, outcome: .unknown(detail: "manual reconciliation"))
         }
         var delay = self.policy.firstDelay
@@ -220,7 +221,7 @@ public final class ActivationExecutor: Sendable {
                 self.observer?(.resolving, key)
                 switch await self.gateway.queryStatus(idempotencyKey) {
                 case .applied(let reference):
-                    try self.settle(key, .approved, detail: "inquiry: applied", reference: reference)
+                    try await self.settle(key, .approved, detail: "inquiry: applied", reference: reference)
                     return ExecutionResult(key: key, state: .approved, outcome: .approved(bankReference: reference))
                 case .notFound where capabilities.supportsReversal:
                     // Fence off a late original before believing it: reverse it (below).
@@ -228,10 +229,10 @@ public final class ActivationExecutor: Sendable {
                     last = "inquiry: not found at the bank"
                     break inquiries
                 case .notFound:
-                    try self.settle(key, .notApplied, detail: "inquiry: not found at the bank (no reversal offered)", reference: nil)
+                    try await self.settle(key, .notApplied, detail: "inquiry: not found at the bank (no reversal offered)", reference: nil)
                     return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "the bank has no record of it: nothing applied"))
                 case .declined(let reason, let code):
-                    try self.settle(key, .declined, detail: "inquiry: declined \(code)", reference: nil)
+                    try await self.settle(key, .declined, detail: "inquiry: declined \(code)", reference: nil)
                     return ExecutionResult(key: key, state: .declined, outcome: .declined(reason, bankCode: code))
                 case .unavailable(let detail), .unknown(let detail):
                     last = "inquiry: \(detail)"
@@ -243,7 +244,7 @@ public final class ActivationExecutor: Sendable {
                 self.observer?(.resolving, key)
                 switch await self.gateway.reverse(idempotencyKey, reason: .unknownOutcome) {
                 case .reversed, .notFound:
-                    try self.settle(key, .notApplied, detail: notFound ? "inquiry: not found; the original reversed to fence off a late arrival" : "reversal answered: nothing applied now", reference: nil)
+                    try await self.settle(key, .notApplied, detail: notFound ? "inquiry: not found; the original reversed to fence off a late arrival" : "reversal answered: nothing applied now", reference: nil)
                     return ExecutionResult(key: key, state: .notApplied, outcome: .unavailable(detail: "reversed: nothing applied"))
                 case .unavailable(let detail), .unknown(let detail):
                     last = "reversal: \(detail)"
@@ -302,13 +303,25 @@ public final class ActivationExecutor: Sendable {
         return results
     }
 
-    private func settle(_ key: String, _ state: ActivationState, detail: String, reference: String?) throws(ExecutionRefusal) {
+    private func settle(_ key: String, _ state: ActivationState, detail: String, reference: String?) async throws(ExecutionRefusal) {
         do {
             try self.journal.record(key, state: state, bankReference: reference, detail: detail, resolveAttempt: true)
         } catch {
             throw .journalStopped(error.description)
         }
         self.observer?(.resolved, key)
+        if state.isFinal && state != .manual, let idempotencyKey = IdempotencyKey(key) { await self.gateway.settled(idempotencyKey) }
+    }
+
+    /// An operator's settlement, after checking with the bank, of an activation in manual reconciliation or
+    /// one the resolver could not settle (`unknown`). The key is claimed first, so no resolver round is
+    /// working on it meanwhile.
+    /// - Throws: `busy` while this process sends or resolves it; the journal's `notFound`, `notManual`.
+    public func settleByOperator(_ key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError) {
+        guard self.claim(key) else { throw .busy(key: key) }
+        defer { self.release(key) }
+        try self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)
+        if let idempotencyKey = IdempotencyKey(key) { await self.gateway.settled(idempotencyKey) }
     }
 
     static func outcome(for record: ActivationRecord) -> ActivationOutcome {

@@ -22,11 +22,16 @@ public protocol BankGateway: Sendable {
     /// Releases connections and threads; the gateway is not used afterwards. The daemon calls it once,
     /// as it stops.
     func shutdown() async
+    /// The journal holds a final state for `key`: what the gateway kept to inquire or reverse it (an ISO
+    /// 8583 original's identifiers) may now age out. Until then it must be kept, however old.
+    func settled(_ key: IdempotencyKey) async
 }
 
 extension BankGateway {
     /// Nothing to release.
     public func shutdown() async {}
+    /// Nothing kept per activation.
+    public func settled(_ key: IdempotencyKey) async {}
 }
 
 /// The answer to ``BankGateway/prepare()``.

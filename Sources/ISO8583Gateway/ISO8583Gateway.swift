@@ -146,9 +146,11 @@ public final class ISO8583Gateway: BankGateway {
         let original: OriginalRecord
         do {
             original = try self.state.original(for: request.key.value) { stan, stamp, batch in
-                OriginalRecord(
+                var record = OriginalRecord(
                     key: request.key.value, mti: self.settings.activationMTI, processingCode: self.settings.activationProcessingCode, stan: stan,
                     date: stamp.date, time: stamp.time, batch: batch, maskedPAN: Masking.pan(request.card.pan), day: stamp.day)
+                record.tracked = true
+                return record
             }
         } catch {
             return .unavailable(detail: error.description)
@@ -208,6 +210,13 @@ public final class ISO8583Gateway: BankGateway {
 
     // MARK: Inquiry and reversal
 
+    static func noOriginal(_ key: IdempotencyKey) -> String {
+        "the terminal state holds no original for \(key) (never sent, or the state file was lost): check it with the bank and settle it by hand"
+    }
+
+    /// The journal settled `key`: its original may go after the retention days.
+    public func settled(_ key: IdempotencyKey) async { try? self.state.markSettled(key.value) }
+
     public func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome {
         if let answer = self.late.withLock({ $0[key.value] }), let code = answer.responseCode, answer.mti == ISOWire.replyMTI(self.settings.activationMTI) {
             switch self.table.classify(code) {
@@ -216,7 +225,9 @@ public final class ISO8583Gateway: BankGateway {
             default: break
             }
         }
-        guard let original = self.state.original(for: key.value) else { return .notFound }
+        // No original: never allocated (nothing sent), or the state file was lost or replaced; which one is
+        // not known here, so never "not found".
+        guard let original = self.state.original(for: key.value) else { return .unknown(detail: Self.noOriginal(key)) }
         guard let processingCode = self.settings.inquiryProcessingCode else { return .unavailable(detail: "this bank profile has no inquiry") }
         let stan: String
         let stamp: TerminalState.Stamp
@@ -240,7 +251,7 @@ public final class ISO8583Gateway: BankGateway {
     /// the host answers. `00` reversed; RC 25 means the original was never applied.
     public func reverse(_ key: IdempotencyKey, reason: ReversalReason) async -> ReversalOutcome {
         guard self.settings.supportsReversal else { return .unavailable(detail: "this bank profile has no reversal") }
-        guard let original = self.state.original(for: key.value) else { return .notFound }
+        guard let original = self.state.original(for: key.value) else { return .unknown(detail: Self.noOriginal(key)) }
         let message = self.wire.reversal(original: original, reason: reason)
         var last = "no attempt"
         for attempt in 0..<self.settings.reversalAttempts {

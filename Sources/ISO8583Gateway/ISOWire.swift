@@ -18,6 +18,11 @@ public struct OriginalRecord: Codable, Hashable, Sendable {
     public var maskedPAN: String
     /// The business day (`YYYYMMDD`, UTC+8) the STAN belongs to.
     public var day: String
+    /// The business day its activation was settled in the journal (final), nil while it is not: an
+    /// unsettled original is kept however old it is, a settled one for the retention days after this.
+    public var settledDay: String?
+    /// True for originals written since settlement is tracked (nil in older state files).
+    public var tracked: Bool?
 
     public init(key: String, mti: String, processingCode: String, stan: String, date: String, time: String, batch: String, maskedPAN: String, day: String) {
         self.key = key

@@ -6,7 +6,10 @@ import Synchronization
 /// before any request using them leaves: STANs are unique per terminal per business day (UTC+8) across
 /// restarts, and an inquiry or reversal after a crash finds the original's identifiers.
 ///
-/// The file holds no PAN (masked only) and no PIN block. Records older than `retentionDays` are purged.
+/// The file holds no PAN (masked only) and no PIN block. An original is kept as long as its activation is
+/// unsettled in the journal (an inquiry or reversal needs its identifiers, however late), and for
+/// `retentionDays` after it was settled (``markSettled(_:)``; late answers still find it). Originals written
+/// before settlement was tracked go by their own day, as before.
 /// A file that cannot be read stops the gateway (an error naming it) instead of restarting the STANs.
 public final class TerminalState: Sendable {
     struct Snapshot: Codable, Equatable {
@@ -90,6 +93,13 @@ public final class TerminalState: Sendable {
     /// The recorded original of `key`, if this terminal sent one.
     public func original(for key: String) -> OriginalRecord? { self.state.withLock { $0.originals[key] } }
 
+    /// The journal holds a final state for `key`: its original may go `retentionDays` from today.
+    public func markSettled(_ key: String) throws(ISO8583GatewayError) {
+        try self.update { snapshot, stamp throws(ISO8583GatewayError) in
+            if snapshot.originals[key] != nil, snapshot.originals[key]?.settledDay == nil { snapshot.originals[key]?.settledDay = stamp.day }
+        }
+    }
+
     /// The key of the original sent with `stan` on `date` (MMDD), if any.
     public func key(stan: String, date: String) -> String? {
         self.state.withLock { $0.originals.values.first { $0.stan == stan && $0.date == date }?.key }
@@ -141,7 +151,12 @@ public final class TerminalState: Sendable {
             return calendar.date(from: parts).map { Int($0.timeIntervalSince1970 / 86_400) }
         }
         guard let today = days(String(now)) else { return }
-        snapshot.originals = snapshot.originals.filter { (days($0.value.day) ?? today) > today - self.retentionDays }
+        // Unsettled originals stay. (A record from before settlement was tracked has no settledDay and its
+        // journal's state is not known here: it keeps the old rule, by its own day.)
+        snapshot.originals = snapshot.originals.filter { _, original in
+            guard let settled = original.settledDay else { return original.tracked == true || (days(original.day) ?? today) > today - self.retentionDays }
+            return (days(settled) ?? today) > today - self.retentionDays
+        }
     }
 
     /// Writes a temporary file, fsyncs it, renames it over the state file and fsyncs the directory.

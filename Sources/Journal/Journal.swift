@@ -201,8 +201,10 @@ public final class Journal: Sendable {
     }
 
     /// An operator's settlement of an activation in manual reconciliation (the bank offers neither inquiry
-    /// nor reversal): after checking with the bank, `applied` (→ `approved`) or not (→ `notApplied`). The
-    /// card is free again; the audit chain records who settled it and what they found.
+    /// nor reversal) or still unknown (the resolver could not settle it, e.g. an ISO 8583 original that is
+    /// gone): after checking with the bank, `applied` (→ `approved`) or not (→ `notApplied`). The card is free
+    /// again; the audit chain records who settled it and what they found. (Use
+    /// ``ActivationExecutor/settleByOperator`` in a running daemon: it keeps the resolver off the key.)
     /// - Throws: `notFound`, or `notManual` when the activation is not waiting for an operator.
     public func settle(_ key: String, applied: Bool, operator name: String, uid: UInt32, note: String? = nil) throws(JournalError) {
         let now = self.clock()
@@ -210,11 +212,13 @@ public final class Journal: Sendable {
             guard let current = try String.fetchOne(db, sql: "SELECT state FROM activation WHERE key = ?", arguments: [key]) else {
                 throw JournalError.notFound(key: key)
             }
-            guard current == ActivationState.manual.rawValue else { throw JournalError.notManual(key: key, state: current) }
+            guard current == ActivationState.manual.rawValue || current == ActivationState.unknown.rawValue else {
+                throw JournalError.notManual(key: key, state: current)
+            }
             let state: ActivationState = applied ? .approved : .notApplied
             let detail = "settled by operator \(name) (uid \(uid)): \(applied ? "applied at the bank" : "not applied at the bank")" + (note.map { ": \($0)" } ?? "")
             try db.execute(sql: "UPDATE activation SET state = ?, detail = ?, updatedAt = ? WHERE key = ?", arguments: [state.rawValue, detail, now, key])
-            try self.appendAudit(db, at: now, activation: key, event: "settle", detail: "manual → \(state.rawValue): \(detail)")
+            try self.appendAudit(db, at: now, activation: key, event: "settle", detail: "\(current) → \(state.rawValue): \(detail)")
         }
     }
 

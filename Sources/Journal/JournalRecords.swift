@@ -97,8 +97,10 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
     case cardHasUnresolvedActivation(key: String)
     /// The card has an activation in manual reconciliation: an operator must settle it first.
     case cardNeedsReconciliation(key: String)
-    /// Only an activation in manual reconciliation can be settled by an operator.
+    /// Only an activation in manual reconciliation (or one still unknown) can be settled by an operator.
     case notManual(key: String, state: String)
+    /// The activation is being sent or resolved right now.
+    case busy(key: String)
     /// An activation with this idempotency key exists already.
     case duplicateKey(String)
     case notFound(key: String)
@@ -112,7 +114,8 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
         case .cardHasUnresolvedActivation(let key): "the card has an unresolved activation (\(key)); it must be settled before a new one"
         case .cardNeedsReconciliation(let key):
             "the card's activation \(key) is in manual reconciliation: check it with the bank, then `kioskctl journal settle \(key) --applied|--not-applied --operator NAME`"
-        case .notManual(let key, let state): "activation \(key) is \(state), not manual: only manual reconciliations are settled by an operator"
+        case .notManual(let key, let state): "activation \(key) is \(state), not manual or unknown: it is settled already, or still being sent"
+        case .busy(let key): "activation \(key) is being sent or resolved right now; try again in a minute"
         case .duplicateKey(let key): "an activation with key \(key) is already journaled"
         case .notFound(let key): "no activation \(key) in the journal"
         case .stopped(let reason): "journal stopped after a write failure: \(reason); restart the daemon after checking the disk"

@@ -18,10 +18,15 @@ public protocol KioskHost: Sendable {
     func statusChanges() -> AsyncStream<JSONValue>
     /// The metrics in Prometheus' text exposition format (`Operations.Metrics`).
     func metricsText() -> String
+    /// An operator's settlement (`Journal.Settle`).
+    func settle(key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError)
 }
 
 extension KioskHost {
     public func metricsText() -> String { "" }
+    public func settle(key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError) {
+        try self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)
+    }
 }
 
 /// Who may connect, and the limits that keep a hostile or broken client from hurting the others.

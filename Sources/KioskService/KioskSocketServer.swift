@@ -346,11 +346,12 @@ public final class KioskSocketServer: Sendable {
                 return
             }
             do {
-                try self.host.journal.settle(key, applied: applied, operator: name, uid: client.peer?.uid ?? UInt32.max, note: command.payload["note"]?.string)
+                try await self.host.settle(key: key, applied: applied, operator: name, uid: client.peer?.uid ?? UInt32.max, note: command.payload["note"]?.string)
                 complete(.success, "OK", ["key": .string(key), "state": .string(applied ? "approved" : "notApplied")])
             } catch {
                 switch error {
                 case .notFound, .notManual: complete(.commandErrorCode, error.description, ["errorCode": "notManual"])
+                case .busy: complete(.commandErrorCode, error.description, ["errorCode": "busy"])
                 default: complete(.internalError, error.description)
                 }
             }

@@ -92,6 +92,10 @@ final class DaemonHost: KioskHost {
 
     func metricsText() -> String { self.registry?.emitToString() ?? "" }
 
+    func settle(key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError) {
+        try await self.executor.settleByOperator(key, applied: applied, operator: name, uid: uid, note: note)
+    }
+
     func statusChanges() -> AsyncStream<JSONValue> {
         let events = self.system.events()
         return AsyncStream { continuation in

@@ -186,6 +186,7 @@ final class ScriptedGateway: BankGateway {
         self.calls.withLock { $0.append(("reversal", .now)) }
         return self.reversal
     }
+    func settled(_ key: IdempotencyKey) async { self.calls.withLock { $0.append(("settled", .now)) } }
     var names: [String] { self.calls.withLock { $0.map(\.name) } }
 }
 
@@ -207,7 +208,7 @@ struct ResolverTimingTests {
         let result = try await executor.execute(try request())
         #expect(result.state == .approved)
         let calls = gateway.calls.withLock { $0 }
-        #expect(calls.map(\.name) == ["activate", "inquiry"])
+        #expect(calls.map(\.name) == ["activate", "inquiry", "settled"], "the gateway is told once the journal holds the final state")
         let gap = calls[1].at - calls[0].at
         #expect(gap >= .milliseconds(Self.responseMilliseconds - 50), "the first inquiry came \(gap) after the send")
     }
@@ -226,7 +227,7 @@ struct ResolverTimingTests {
         #expect(try await executor.resolve(request.key.value).state == .pending, "a direct resolve of it touches nothing either")
         #expect(gateway.names == ["activate"], "\(gateway.names)")
         #expect(try await sending.value.state == .notApplied)
-        #expect(gateway.names == ["activate", "inquiry", "reversal"])
+        #expect(gateway.names == ["activate", "inquiry", "reversal", "settled"])
     }
 
     @Test("inquiry 'not found': the original is reversed before the activation is settled as not applied")
@@ -235,7 +236,7 @@ struct ResolverTimingTests {
         let request = try request()
         let result = try await executor.execute(request)
         #expect(result.state == .notApplied)
-        #expect(gateway.names == ["activate", "inquiry", "reversal"])
+        #expect(gateway.names == ["activate", "inquiry", "reversal", "settled"])
         #expect(try journal.activation(request.key.value)?.detail?.contains("reversed to fence off a late arrival") == true)
     }
 

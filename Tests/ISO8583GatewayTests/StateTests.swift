@@ -50,6 +50,35 @@ struct StateTests {
         #expect(state.original(for: "key-bbbbbbbb") != nil)
     }
 
+    @Test("an original is kept while its activation is unsettled, however old; once settled, for the retention days after; the file keeps it across a restart")
+    func originalsLiveAsLongAsTheirActivation() throws {
+        let path = Self.temporaryFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let now = Mutex(Date(timeIntervalSince1970: 1_795_000_000))
+        let state = try TerminalState(path: path, terminalID: "KIOSK001", retentionDays: 7, clock: { now.withLock { $0 } })
+        func make(_ key: String) throws {
+            _ = try state.original(for: key) { stan, stamp, batch in
+                var record = OriginalRecord(key: key, mti: "0100", processingCode: "990000", stan: stan, date: stamp.date, time: stamp.time, batch: batch, maskedPAN: "622823******5274", day: stamp.day)
+                record.tracked = true
+                return record
+            }
+        }
+        try make("unsettled-1")
+        try make("settled-1")
+        try state.markSettled("settled-1")
+        now.withLock { $0 = $0.addingTimeInterval(6 * 86_400) }
+        try make("later-1")
+        #expect(state.original(for: "settled-1") != nil, "within the retention days after settlement")
+        now.withLock { $0 = $0.addingTimeInterval(30 * 86_400) }
+        try make("later-2")
+        #expect(state.original(for: "settled-1") == nil, "past the retention days after settlement")
+        #expect(state.original(for: "unsettled-1") != nil, "an unsettled original is kept after 36 days")
+        let reopened = try TerminalState(path: path, terminalID: "KIOSK001", retentionDays: 7, clock: { now.withLock { $0 } })
+        #expect(reopened.original(for: "unsettled-1")?.tracked == true && reopened.original(for: "unsettled-1")?.settledDay == nil)
+        try reopened.markSettled("unsettled-1")
+        #expect(reopened.original(for: "unsettled-1")?.settledDay != nil)
+    }
+
     @Test("an unreadable state file or another terminal's file stops the gateway instead of restarting STANs")
     func unreadable() throws {
         let path = Self.temporaryFile()
