@@ -35,8 +35,9 @@ struct JournalSettle: AsyncParsableCommand {
         commandName: "settle", abstract: "Settle an activation in manual reconciliation after checking it with the bank (operators only).",
         discussion: """
             A bank without inquiry and reversal leaves an activation whose answer was lost in manual reconciliation, and
-            its card cannot start again until an operator settles it. Check with the bank first; the audit trail records
-            your name and uid. Exit 0 settled, 3 refused (not an operator, not in manual reconciliation).
+            its card cannot start again until an operator settles it; the same goes for one the resolver cannot settle
+            (still unknown, e.g. an ISO 8583 original that is gone). Check with the bank first; the audit trail records
+            your name and uid. Exit 0 settled, 3 refused (not an operator, not manual or unknown, being resolved now).
             """)
     @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
     @Argument(help: "The activation's key (the reference the customer was given).") var key: String

@@ -142,6 +142,11 @@ struct JournalTests {
         #expect(entry.event == "settle" && entry.detail.contains("manual → notApplied") && entry.detail.contains("bank hotline"))
         #expect(throws: JournalError.notManual(key: "manual-0001", state: "notApplied")) { try journal.settle("manual-0001", applied: true, operator: "Li Wei", uid: 1001) }
         try self.begin(journal, key: "manual-0002")  // the card may start again
+        // An activation the resolver could not settle (unknown) may be settled by an operator too.
+        try journal.record("manual-0002", state: .unknown, detail: "no original on this terminal")
+        try journal.settle("manual-0002", applied: true, operator: "Li Wei", uid: 1001)
+        #expect(try journal.activation("manual-0002")?.state == .approved)
+        #expect(try journal.audit(for: "manual-0002").last?.detail.hasPrefix("unknown → approved") == true)
         guard case .intact = try journal.verifyChain() else { Issue.record("chain broken"); return }
     }
 
