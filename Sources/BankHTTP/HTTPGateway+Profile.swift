@@ -10,7 +10,7 @@ extension HTTPGateway {
     /// | setting | meaning |
     /// |---|---|
     /// | `signingScheme` | `rsa` (SHA256withRSA) or `sm2` (SM2-with-SM3) |
-    /// | `signingString` | the signing-string form; `wechat-v3` (the default, the only one so far) |
+    /// | `signingString` | `cardkiosk-v1` (the default: requests as WeChat Pay v3, answers signed over their status, the request's idempotency key and nonce too) or `wechat-v3` (answers over timestamp, nonce and body only; production refuses it) |
     /// | `signingKeyFile` | the terminal's private key (PEM) |
     /// | `bankPublicKeyFile` | the bank's public key (PEM) for answers |
     /// | `serial` | the terminal certificate's serial, sent with each request |
@@ -29,9 +29,9 @@ extension HTTPGateway {
                 throw GatewayConfigurationError(key: "settings.\(setting)", problem: "cannot read \(path): \(error.localizedDescription)")
             }
         }
-        let form = profile.settings["signingString"] ?? "wechat-v3"
-        guard form == "wechat-v3" else {
-            throw GatewayConfigurationError(key: "settings.signingString", problem: "\"\(form)\" is not a signing-string form this gateway knows (wechat-v3)")
+        let form = profile.settings["signingString"] ?? "cardkiosk-v1"
+        guard form == "cardkiosk-v1" || form == "wechat-v3" else {
+            throw GatewayConfigurationError(key: "settings.signingString", problem: "\"\(form)\" is not a signing-string form this gateway knows (cardkiosk-v1, wechat-v3)")
         }
         let scheme = try profile.setting("signingScheme")
         let signingPEM = try read("signingKeyFile")
@@ -85,6 +85,8 @@ extension HTTPGateway {
         }
         try self.init(
             profile: profile,
-            credentials: Credentials(signer: signer, bankVerifier: verifier, serial: profile.settings["serial"] ?? "", tls: tls, fieldKey: fieldKey))
+            credentials: Credentials(
+                signer: signer, bankVerifier: verifier, serial: profile.settings["serial"] ?? "", tls: tls, fieldKey: fieldKey,
+                boundResponses: form == "cardkiosk-v1"))
     }
 }

@@ -22,6 +22,7 @@ public final class HTTPGateway: BankGateway {
     private let signer: any MessageSigner
     private let verifier: any SignatureVerifier
     private let serial: String
+    private let boundResponses: Bool
     private let table: ResultCodeTable
     private let replay = ReplayGuard()
     private let fieldCipher: SM4FieldCipher?
@@ -37,12 +38,20 @@ public final class HTTPGateway: BankGateway {
         /// SM4 key for sensitive fields; `nil` sends them in clear (inside TLS).
         public var fieldKey: [UInt8]?
 
-        public init(signer: any MessageSigner, bankVerifier: any SignatureVerifier, serial: String, tls: TLSConfiguration? = nil, fieldKey: [UInt8]? = nil) {
+        /// The bank signs its answers in the `cardkiosk-v1` form (bound to the request); false for the
+        /// `wechat-v3` form (timestamp, nonce and body only).
+        public var boundResponses: Bool
+
+        public init(
+            signer: any MessageSigner, bankVerifier: any SignatureVerifier, serial: String, tls: TLSConfiguration? = nil, fieldKey: [UInt8]? = nil,
+            boundResponses: Bool = true
+        ) {
             self.signer = signer
             self.bankVerifier = bankVerifier
             self.serial = serial
             self.tls = tls
             self.fieldKey = fieldKey
+            self.boundResponses = boundResponses
         }
     }
 
@@ -68,6 +77,7 @@ public final class HTTPGateway: BankGateway {
         self.signer = credentials.signer
         self.verifier = credentials.bankVerifier
         self.serial = credentials.serial
+        self.boundResponses = credentials.boundResponses
         self.table = try profile.resultCodeTable()
         if let key = credentials.fieldKey {
             do {
@@ -241,7 +251,12 @@ public final class HTTPGateway: BankGateway {
         else {
             return .failedAfterSending("HTTP \(response.status.code) answer is not signed: treated as forged")
         }
-        guard self.verifier.verify(Array(answerSignature), of: SigningString.response(timestamp: time, nonce: answerNonce, body: payload)) else {
+        let signed =
+            self.boundResponses
+            ? SigningString.boundResponse(
+                status: Int(response.status.code), idempotencyKey: key?.value, requestNonce: nonce, timestamp: time, nonce: answerNonce, body: payload)
+            : SigningString.response(timestamp: time, nonce: answerNonce, body: payload)
+        guard self.verifier.verify(Array(answerSignature), of: signed) else {
             return .failedAfterSending("HTTP \(response.status.code) answer signature does not verify: treated as forged")
         }
         switch await self.replay.check(timestamp: time, nonce: answerNonce) {

@@ -11,9 +11,17 @@ public enum SigningString {
         Array("\(method)\n\(pathAndQuery)\n\(timestamp)\n\(nonce)\n".utf8) + body + [0x0A]
     }
 
-    /// `TIMESTAMP\nNONCE\nBODY\n`.
+    /// `TIMESTAMP\nNONCE\nBODY\n` (WeChat Pay v3's response form: it binds nothing of the request).
     public static func response(timestamp: Int, nonce: String, body: [UInt8]) -> [UInt8] {
         Array("\(timestamp)\n\(nonce)\n".utf8) + body + [0x0A]
+    }
+
+    /// `STATUS\nIDEMPOTENCY-KEY\nREQUEST-NONCE\nTIMESTAMP\nNONCE\nBODY\n` (`cardkiosk-v1`): the answer's
+    /// signature also covers its HTTP status, the request's idempotency key (`-` when it had none) and the
+    /// request's nonce, so a signed answer cannot be replayed to another request, after a restart or not,
+    /// nor its status changed (a signed 200 turned into a 5xx).
+    public static func boundResponse(status: Int, idempotencyKey: String?, requestNonce: String, timestamp: Int, nonce: String, body: [UInt8]) -> [UInt8] {
+        Array("\(status)\n\(idempotencyKey ?? "-")\n\(requestNonce)\n\(timestamp)\n\(nonce)\n".utf8) + body + [0x0A]
     }
 }
 

@@ -37,26 +37,26 @@ final class BankRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             let keepAlive = head.isKeepAlive
             Task {
                 let reply = await server.handle(method: method, uri: uri, headers: headers, body: body)
-                await server.carryOut(reply, channel: channel, keepAlive: keepAlive)
+                await server.carryOut(reply, channel: channel, keepAlive: keepAlive, binding: SimulatedBankServer.Binding(headers: headers))
             }
         }
     }
 }
 
 extension SimulatedBankServer {
-    func carryOut(_ reply: SimulatedBankServer.Reply, channel: any Channel, keepAlive: Bool) async {
+    func carryOut(_ reply: SimulatedBankServer.Reply, channel: any Channel, keepAlive: Bool, binding: Binding) async {
         switch reply {
         case .respond(let status, let body, let mode):
-            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: mode), channel: channel, keepAlive: keepAlive)
+            Self.write(status: status, body: body, headers: self.signedHeaders(status: status, body: body, mode: mode, binding: binding), channel: channel, keepAlive: keepAlive)
         case .twice(let status, let body):
             // Both copies signed first, then written back to back in one turn of the event loop: a request the
             // client sends after the first copy can never get its answer between the two.
-            let first = self.signedHeaders(body: body, mode: .valid)
-            let second = self.signedHeaders(body: body, mode: .valid)
+            let first = self.signedHeaders(status: status, body: body, mode: .valid, binding: binding)
+            let second = self.signedHeaders(status: status, body: body, mode: .valid, binding: binding)
             Self.write([(status, body, first, true), (status, body, second, keepAlive)], channel: channel)
         case .late(let delay, let status, let body):
             try? await Task.sleep(for: delay)
-            Self.write(status: status, body: body, headers: self.signedHeaders(body: body, mode: .valid), channel: channel, keepAlive: false)
+            Self.write(status: status, body: body, headers: self.signedHeaders(status: status, body: body, mode: .valid, binding: binding), channel: channel, keepAlive: false)
         case .hang:
             break
         case .close:

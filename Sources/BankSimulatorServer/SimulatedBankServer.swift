@@ -30,6 +30,8 @@ public final class SimulatedBankServer: Sendable {
         public var fieldKey: [UInt8]?
         /// How late a ``BankFault/answerAfterTimeout`` answer comes.
         public var lateAnswerDelay: Duration
+        /// Answers are signed in the `cardkiosk-v1` form (bound to the request); false: `wechat-v3`.
+        public var boundResponses = true
 
         public init(
             host: String = "127.0.0.1", port: Int = 0, signer: any MessageSigner, serial: String = "SIMBANK-1",
@@ -194,15 +196,31 @@ public final class SimulatedBankServer: Sendable {
         return .respond(status: status, body: Array((try? JSONEncoder().encode(body)) ?? Data()), signature: .valid)
     }
 
-    /// Response headers with the bank's signature over `timestamp\nnonce\nbody\n`.
-    func signedHeaders(body: [UInt8], mode: SignatureMode) -> HTTPHeaders {
+    /// What an answer is bound to: the request's idempotency key and nonce.
+    struct Binding: Sendable {
+        var idempotencyKey: String?
+        var requestNonce: String
+
+        init(headers: HTTPHeaders) {
+            self.idempotencyKey = headers.first(name: "Idempotency-Key")
+            self.requestNonce = headers.first(name: "Authorization").flatMap(BankWire.Authorization.init(header:))?.nonce ?? "-"
+        }
+    }
+
+    /// Response headers with the bank's signature (``SigningString/boundResponse`` or, configured so,
+    /// ``SigningString/response``).
+    func signedHeaders(status: HTTPResponseStatus, body: [UInt8], mode: SignatureMode, binding: Binding) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(body.count))
         guard mode != .none else { return headers }
         let timestamp = Int(Date().timeIntervalSince1970)
         let nonce = BankWire.nonce()
-        var signed = SigningString.response(timestamp: timestamp, nonce: nonce, body: body)
+        var signed =
+            self.configuration.boundResponses
+            ? SigningString.boundResponse(
+                status: Int(status.code), idempotencyKey: binding.idempotencyKey, requestNonce: binding.requestNonce, timestamp: timestamp, nonce: nonce, body: body)
+            : SigningString.response(timestamp: timestamp, nonce: nonce, body: body)
         if mode == .wrong { signed += [0x00] }
         let signature = (try? self.configuration.signer.sign(signed)) ?? []
         headers.add(name: BankWire.timestampHeader, value: String(timestamp))

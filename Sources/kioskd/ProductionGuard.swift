@@ -58,6 +58,11 @@ struct ProductionGuard {
         if profile.settings["testOnly"] == "true" {
             refuse("bank.profile", "\(path) was written by kiosk-bank-sim for tests (settings.testOnly)", "use the profile the bank issued" + testModeHint)
         }
+        if profile.kind == "http-json", profile.settings["signingString"] == "wechat-v3" {
+            refuse(
+                "bank.profile settings.signingString", "\(path) accepts answers signed over timestamp, nonce and body only (wechat-v3): a captured answer could be replayed to another request",
+                "use cardkiosk-v1 (the default): the bank signs the status, the idempotency key and the request's nonce too (Config/README.md)")
+        }
         if profile.kind == "iso8583", profile.settings["mac", default: ""].lowercased() == "x9.9" {
             refuse(
                 "bank.profile settings.mac", "\(path) asks for the x9.9 MAC: single DES, whose 56-bit key is searched exhaustively in hours",

@@ -14,6 +14,14 @@ import Testing
         #expect(String(decoding: response, as: UTF8.self) == "1554209980\nc5ac7061fccab6bf3e254dcf98995b8c\n{\"data\":[]}\n")
     }
 
+    @Test func boundResponseCarriesStatusKeyAndRequestNonce() {
+        let body = Array("{\"code\":\"00\"}".utf8)
+        let bound = SigningString.boundResponse(status: 200, idempotencyKey: "key-0001", requestNonce: "RN1", timestamp: 1_795_000_000, nonce: "AN1", body: body)
+        #expect(String(decoding: bound, as: UTF8.self) == "200\nkey-0001\nRN1\n1795000000\nAN1\n{\"code\":\"00\"}\n")
+        let keyless = SigningString.boundResponse(status: 503, idempotencyKey: nil, requestNonce: "RN2", timestamp: 1, nonce: "AN2", body: [])
+        #expect(String(decoding: keyless, as: UTF8.self) == "503\n-\nRN2\n1\nAN2\n\n")
+    }
+
     @Test func rsaSignatures() throws {
         let (privatePEM, publicPEM) = try RSASigner.generatePEM()
         let signer = try RSASigner(pem: privatePEM)

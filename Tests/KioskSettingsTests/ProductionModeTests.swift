@@ -81,6 +81,9 @@ struct ProductionModeTests {
         let simulated = try await self.refused(["--config", try site.config(profile: Self.repository.appendingPathComponent("Config/bank-profiles/simulator.json").path)])
         #expect(simulated.contains("bank.profile:") && simulated.contains("is the simulated bank (kind simulator)"))
 
+        let unbound = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["signingKeyFile": own, "signingString": "wechat-v3"]))])
+        #expect(unbound.contains("configuration bank.profile settings.signingString:") && unbound.contains("replayed"), "\(unbound)")
+
         let simWritten = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["signingKeyFile": own, "testOnly": "true"]))])
         #expect(simWritten.contains("written by kiosk-bank-sim for tests (settings.testOnly)"))
 
