@@ -270,7 +270,7 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ISO8583GatewayTests",
-            dependencies: ["APDU", "BankGateway", "BankSimulator", "BankSimulatorServer", "ISO8583", "ISO8583Gateway", "KioskCrypto", "TestSupport"],
+            dependencies: ["APDU", "BankGateway", "BankSimulator", "BankSimulatorServer", "Identity", "ISO8583", "ISO8583Gateway", "KioskCrypto", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "ISO8583Tests", dependencies: ["APDU", "ISO8583", "KioskCrypto", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -32,6 +32,8 @@ public final class SimulatedISO8583Server: Sendable {
         public var inquiryProcessingCode: String
         /// How late a ``BankSimulator/BankFault/answerAfterTimeout`` answer comes.
         public var lateAnswerDelay: Duration
+        /// The SM4 key field 62's sealed ID number and name open under (the profile's `sm4FieldKey`).
+        public var fieldKey: [UInt8]?
 
         public init(
             host: String = "127.0.0.1", port: Int = 0, spec: MessageSpec, frame: FrameFormat = .unionPay, masterKey: [UInt8],
@@ -61,6 +63,8 @@ public final class SimulatedISO8583Server: Sendable {
         public var badMACs = 0
         /// Frames that were not messages of the spec (connection closed).
         public var garbage = 0
+        /// Activations whose ID number and name came sealed (field 62 `SE`).
+        public var sealedActivations = 0
     }
 
     public let bank: SimulatedBank
@@ -149,7 +153,16 @@ public final class SimulatedISO8583Server: Sendable {
             return self.reply(to: message, frame: frame, code: answer.code, reference: answer.bankReference, macKey: macKey)
         case (_, self.configuration.activationProcessingCode):
             self.counts.withLock { $0.activations += 1 }
-            return await self.activate(message, data: data!, key: key, frame: frame, macKey: macKey)
+            // A sealed ID number and name open under the field key; sealed without one, or not opening: format error.
+            var fields = data!
+            if fields[.sealed] != nil {
+                guard let fieldKey = self.configuration.fieldKey, let opened = try? fields.openingSealed(key: fieldKey) else {
+                    return self.reply(to: message, frame: frame, code: "30", macKey: macKey)
+                }
+                fields = opened
+            }
+            self.counts.withLock { $0.sealedActivations += data![.sealed] != nil ? 1 : 0 }
+            return await self.activate(message, data: fields, key: key, frame: frame, macKey: macKey)
         default:
             return self.reply(to: message, frame: frame, code: "12", macKey: macKey)
         }

@@ -11,13 +11,16 @@ public import KioskCrypto
 /// `keyAlgorithm` (`3des` | `sm4`), `mac` (`x9.9` | `x9.19` | `unionpay-ecb` | `sm4-pos`), `lengthPrefix`
 /// (`binary` | `bcd`), `tpdu` (10 hex), `header` (12 hex, may be empty), `merchantID`, `stateFile` (STANs and
 /// originals), `activationMTI`, `activationProcessingCode`, `inquiryProcessingCode` (empty: no inquiry),
-/// `reversal` (`true` | `false`), `reversalAttempts`, `securityControl` (field 53).
+/// `reversal` (`true` | `false`), `reversalAttempts`, `securityControl` (field 53), `sm4FieldKey` (32 hex: field
+/// 62's ID number and name travel sealed, ``PrivateData/sealingIDAndName(key:)``).
 public struct ISOSettings: Sendable {
     public var spec: MessageSpec
     public var frame: FrameFormat
     public var tpdu: [UInt8]
     public var header: [UInt8]
     public var masterKey: [UInt8]
+    /// SM4 key that seals field 62's ID number and name; nil: they travel in clear (production refuses that).
+    public var fieldKey: [UInt8]?
     public var keyAlgorithm: BlockCipher.Algorithm
     public var mac: MACAlgorithm
     public var terminalID: String
@@ -67,6 +70,7 @@ public struct ISOSettings: Sendable {
             masterText = try profile.setting("masterKey")
         }
         self.masterKey = try hex(settings["masterKeyFile"] == nil ? "masterKey" : "masterKeyFile", masterText, counts: self.keyAlgorithm == .sm4 ? [16] : [16, 24])
+        self.fieldKey = try settings["sm4FieldKey"].map { text throws(GatewayConfigurationError) in try hex("sm4FieldKey", text, counts: [16]) }
 
         let macName = value("mac", default: MACAlgorithm.unionPayECB.rawValue)
         guard let mac = MACAlgorithm(rawValue: macName) else {

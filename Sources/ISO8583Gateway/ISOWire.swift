@@ -66,6 +66,7 @@ public struct ISOWire: Sendable {
         data.set(.idNumber, text: request.cardholder.idNumber)
         guard let name = GB18030.encode(request.cardholder.name) else { throw .encoding("the holder's name has no GB18030 form") }
         data[.name] = name
+        if let key = self.settings.fieldKey { data = try data.sealingIDAndName(key: key) }
         var fields: [Int: String] = [
             2: request.card.pan, 3: original.processingCode, 11: original.stan, 12: original.time, 13: original.date,
             22: "051", 25: "00", 26: "06", 41: self.settings.terminalID, 42: self.settings.merchantID, 49: "156",

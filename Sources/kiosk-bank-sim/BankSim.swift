@@ -94,13 +94,14 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--spec \(specPath): \(error)")
         }
         let masterKey = try keys.terminalMasterKey()
-        let server = SimulatedISO8583Server(
-            bank: bank,
-            configuration: .init(
-                host: self.host, port: port, spec: spec, masterKey: masterKey, keyAlgorithm: self.isoKeys == "sm4" ? .sm4 : .tripleDES, mac: mac,
-                lateAnswerDelay: .seconds(self.lateAnswerSeconds)))
+        let fieldKey = try keys.isoFieldKey()
+        var configuration = SimulatedISO8583Server.Configuration(
+            host: self.host, port: port, spec: spec, masterKey: masterKey, keyAlgorithm: self.isoKeys == "sm4" ? .sm4 : .tripleDES, mac: mac,
+            lateAnswerDelay: .seconds(self.lateAnswerSeconds))
+        configuration.fieldKey = fieldKey
+        let server = SimulatedISO8583Server(bank: bank, configuration: configuration)
         let bound = try await server.start()
-        try keys.writeISOProfile(endpoint: "tcp://\(self.host):\(bound)", spec: specPath, mac: mac.rawValue, keyAlgorithm: self.isoKeys)
+        try keys.writeISOProfile(endpoint: "tcp://\(self.host):\(bound)", spec: specPath, mac: mac.rawValue, keyAlgorithm: self.isoKeys, fieldKey: fieldKey)
         return bound
     }
 
@@ -181,14 +182,25 @@ struct TestKeyFiles {
         return key
     }
 
+    /// The SM4 key field 62's ID number and name are sealed under: a random TEST key in DIR/iso-field-key.hex,
+    /// created when missing.
+    func isoFieldKey() throws -> [UInt8] {
+        let path = self.path("iso-field-key.hex")
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try (Hex.encode(key) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return key
+    }
+
     /// An iso8583 profile for a kiosk that talks to the ISO side.
-    func writeISOProfile(endpoint: String, spec: String, mac: String, keyAlgorithm: String) throws {
+    func writeISOProfile(endpoint: String, spec: String, mac: String, keyAlgorithm: String, fieldKey: [UInt8]) throws {
         let profile = BankProfile(
             name: "Simulated bank (ISO 8583)", kind: "iso8583", bankCode: "SIM", terminalID: "KIOSK001", endpoint: endpoint,
             timeouts: .init(connectMilliseconds: 2000, responseMilliseconds: 10_000), resultCodes: SimulatedBank.resultCodes,
             settings: [
                 "spec": spec, "masterKeyFile": self.path("tmk.hex"), "keyAlgorithm": keyAlgorithm, "mac": mac, "merchantID": "898440358120001",
-                "stateFile": self.path("terminal-state.json"), "testOnly": "true",
+                "stateFile": self.path("terminal-state.json"), "sm4FieldKey": Hex.encode(fieldKey), "testOnly": "true",
             ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

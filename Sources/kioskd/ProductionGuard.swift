@@ -63,6 +63,11 @@ struct ProductionGuard {
                 "bank.profile settings.signingString", "\(path) accepts answers signed over timestamp, nonce and body only (wechat-v3): a captured answer could be replayed to another request",
                 "use cardkiosk-v1 (the default): the bank signs the status, the idempotency key and the request's nonce too (Config/README.md)")
         }
+        if profile.kind == "iso8583", profile.settings["sm4FieldKey", default: ""].isEmpty {
+            refuse(
+                "bank.profile settings.sm4FieldKey", "\(path) would send field 62's ID number and name in clear over the ISO 8583 link",
+                "set sm4FieldKey to the field-encryption key the bank issued (32 hex digits; Config/README.md)")
+        }
         if profile.kind == "iso8583", profile.settings["mac", default: ""].lowercased() == "x9.9" {
             refuse(
                 "bank.profile settings.mac", "\(path) asks for the x9.9 MAC: single DES, whose 56-bit key is searched exhaustively in hours",

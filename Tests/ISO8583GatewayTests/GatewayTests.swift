@@ -3,6 +3,7 @@ import BankGateway
 import BankSimulator
 import BankSimulatorServer
 import Foundation
+import Identity
 import ISO8583
 import ISO8583Gateway
 import KioskCrypto
@@ -44,6 +45,38 @@ struct GatewayTests {
             #expect(file.contains(request.key.value))
             #expect(harness.server.counters.signOns == 1)  // signed on by the first activation
         }
+    }
+
+    @Test("with sm4FieldKey, field 62 carries the ID number and name sealed: nothing of them in clear on the wire; the bank opens them and approves")
+    func sealedIDAndName() async throws {
+        let fieldKey = "8F3A0C11D2E94B7765A1C0FFEE123457"
+        let harness = try await Harness.start(fieldKey: try Hex.decode(fieldKey))
+        let gateway = try harness.gateway(settings: ["sm4FieldKey": fieldKey])
+        let request = try request()
+        // The message as it goes out (pure): no ID digits, no GB18030 name, an SE element that opens under the key.
+        let settings = try ISOSettings(profile: harness.profile(settings: ["sm4FieldKey": fieldKey]))
+        let stamp = TerminalState.stamp(Date())
+        let message = try ISOWire(settings: settings).activation(
+            request,
+            original: OriginalRecord(
+                key: request.key.value, mti: "0100", processingCode: "990000", stan: "000001", date: stamp.date, time: stamp.time, batch: "000001",
+                maskedPAN: "x", day: stamp.day))
+        let field62 = try Hex.decode(try #require(message[62]))
+        let name = try #require(GB18030.encode(request.cardholder.name) as [UInt8]?)
+        #expect(field62.firstRange(of: Array(request.cardholder.idNumber.utf8)) == nil, "the ID number went in clear")
+        #expect(field62.firstRange(of: name) == nil, "the name went in clear")
+        let data = try PrivateData(decoding: field62)
+        #expect(data[.sealed] != nil && data[.idNumber] == nil && data[.name] == nil && data.text(.key) == request.key.value)
+        let opened = try data.openingSealed(key: try Hex.decode(fieldKey))
+        #expect(opened.text(.idNumber) == request.cardholder.idNumber && opened[.name] == name)
+        #expect(throws: ISO8583GatewayError.self) { try data.openingSealed(key: try Hex.decode("00112233445566778899AABBCCDDEEF0")) }
+
+        // Over the wire: the simulated bank opens it (the ledger has the holder's number, masked) and approves.
+        guard case .approved = await gateway.activate(request) else { Issue.record("not approved"); await gateway.shutdown(); await harness.stop(); return }
+        #expect(harness.server.counters.sealedActivations == 1)
+        #expect(await harness.entry(request.key)?.maskedHolderID == Masking.citizenID(request.cardholder.idNumber))
+        await gateway.shutdown()
+        await harness.stop()
     }
 
     @Test("declines, PIN errors and weak PINs come back through the result-code table")

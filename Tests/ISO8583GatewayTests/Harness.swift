@@ -26,11 +26,12 @@ struct Harness {
     /// A bank-side configuration; `keyAlgorithm`/`mac` must match the gateway's profile.
     static func start(
         fixture: SimulatedBank.Fixture = SimulatedBank.Fixture(), keyAlgorithm: BlockCipher.Algorithm = .tripleDES,
-        mac: MACAlgorithm = .unionPayECB, lateAnswerDelay: Duration = .milliseconds(3500)
+        mac: MACAlgorithm = .unionPayECB, lateAnswerDelay: Duration = .milliseconds(3500), fieldKey: [UInt8]? = nil
     ) async throws -> Harness {
         let bank = SimulatedBank(fixture: fixture)
-        let configuration = SimulatedISO8583Server.Configuration(
+        var configuration = SimulatedISO8583Server.Configuration(
             spec: try spec, masterKey: try Hex.decode(masterKey), keyAlgorithm: keyAlgorithm, mac: mac, lateAnswerDelay: lateAnswerDelay)
+        configuration.fieldKey = fieldKey
         let server = SimulatedISO8583Server(bank: bank, configuration: configuration)
         let port = try await server.start()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("iso-gw-\(UUID().uuidString)")

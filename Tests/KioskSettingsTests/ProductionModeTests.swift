@@ -120,8 +120,11 @@ struct ProductionModeTests {
         defer { site.remove() }
         let weak = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["mac": "x9.9", "masterKeyFile": try site.randomKeyFile()], kind: "iso8583"))])
         #expect(weak.contains("configuration bank.profile settings.mac:") && weak.contains("x9.9 MAC: single DES"), "\(weak)")
-        let strong = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["mac": "x9.19", "masterKeyFile": try site.randomKeyFile()], kind: "iso8583"))])
-        #expect(!strong.contains("settings.mac"), "\(strong)")
+        #expect(weak.contains("configuration bank.profile settings.sm4FieldKey:") && weak.contains("in clear"), "field 62 unsealed: \(weak)")
+        let strong = try await self.refused([
+            "--config", try site.config(profile: try site.httpProfile(["mac": "x9.19", "masterKeyFile": try site.randomKeyFile(), "sm4FieldKey": "8F3A0C11D2E94B7765A1C0FFEE123457"], kind: "iso8583")),
+        ])
+        #expect(!strong.contains("settings.mac") && !strong.contains("settings.sm4FieldKey"), "\(strong)")
     }
 
     @Test("plain http:// to a bank off this machine exits 78 in any mode; http:// on loopback passes the gateway")
