@@ -44,6 +44,7 @@ struct ProfileTests {
         let settings = try ISOSettings(profile: profile)
         #expect(settings.host == "10.20.30.40" && settings.port == 5000 && settings.mac == .unionPayECB && settings.reversalAttempts == 3)
         #expect(settings.frame == .unionPay && settings.inquiryProcessingCode == "990001")
+        #expect(settings.fieldKey?.count == 16, "the example seals field 62")
     }
 
     @Test("variants from the profile alone: SM4 keys with the SM4 POS MAC, X9.19 with a double-length MAK, BCD length prefix")
