@@ -37,6 +37,12 @@ extension PCSCIntegrationTests {
             #expect(Self.connections.allSatisfy { $0.waitUntilConnected() })
             _ = try await TestPCSCD.waitForCard(in: Self.cardSlot.readerName, present: true, system: self.system)
             _ = try await TestPCSCD.waitForCard(in: Self.psamSlot.readerName, present: true, system: self.system)
+            // Swapped inside one vpcd connection, the card was never removed: pcscd still holds the previous
+            // card's ATR and the protocol it negotiated, until it powers the card again. Power it down, as a
+            // removal would, so the next connect reads this card's ATR and negotiates its protocol. (A T=0
+            // fixture after a T=1 one failed a transmit with PROTO_MISMATCH: 1 soak run in 30.)
+            let previous = try await self.system.connect(reader: Self.cardSlot.readerName)
+            await previous.disconnect(.unpower)
             return try await body(fixture)
         }
 
@@ -84,7 +90,7 @@ extension PCSCIntegrationTests {
                     _ = try await self.read()
                     Issue.record("\(name) should be refused")
                 } catch let error as CardReadError {
-                    #expect(error.reasonCode == reason)
+                    #expect(error.reasonCode == reason, "\(error.operatorMessage)")
                 }
             }
         }
