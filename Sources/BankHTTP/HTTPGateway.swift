@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
+import Synchronization
 
 /// The `http-json` gateway: the bank's HTTP/JSON API (``BankWire``) over async-http-client, with mutual
 /// TLS, signed requests (RSA-SHA256 or SM2-with-SM3), verified and replay-checked responses, the
@@ -17,7 +18,9 @@ public import NIOSSL
 /// answer) is `unknown`. An unsigned 2xx is a forgery, never an approval.
 public final class HTTPGateway: BankGateway {
     public let profile: BankProfile
-    private let client: HTTPClient
+    private let clientConfiguration: HTTPClient.Configuration
+    private let clients: Mutex<HTTPClient>
+    private var client: HTTPClient { self.clients.withLock { $0 } }
     private let baseURL: String
     private let signer: any MessageSigner
     private let verifier: any SignatureVerifier
@@ -93,7 +96,21 @@ public final class HTTPGateway: BankGateway {
             timeout: .init(connect: .milliseconds(Int64(profile.timeouts.connectMilliseconds)), read: .milliseconds(Int64(profile.timeouts.responseMilliseconds))))
         configuration.httpVersion = .http1Only
         configuration.connectionPool = .init(idleTimeout: .seconds(30))
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.clientConfiguration = configuration
+        self.clients = Mutex(HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration))
+    }
+
+    /// An answer that does not belong to its request (bound to another request, or unsigned) means the
+    /// connection it came on is out of step: a stray answer (a duplicate) was queued ahead of ours, and every
+    /// later answer on it would be the previous request's. Every pooled connection is dropped with `stale`,
+    /// so the next request starts on a fresh one; requests still on them end `unknown`.
+    private func replaceClient(_ stale: HTTPClient) {
+        let retired = self.clients.withLock { current -> HTTPClient? in
+            guard current === stale else { return nil }
+            current = HTTPClient(eventLoopGroupProvider: .singleton, configuration: self.clientConfiguration)
+            return stale
+        }
+        if let retired { Task { try? await retired.shutdown() } }
     }
 
     /// Closes the connection pool.
@@ -237,8 +254,9 @@ public final class HTTPGateway: BankGateway {
         }
         let response: HTTPClientResponse
         let payload: [UInt8]
+        let client = self.client
         do {
-            response = try await self.client.execute(request, timeout: .milliseconds(Int64(self.profile.timeouts.responseMilliseconds)))
+            response = try await client.execute(request, timeout: .milliseconds(Int64(self.profile.timeouts.responseMilliseconds)))
             payload = Array(buffer: try await response.body.collect(upTo: 1 << 20))
         } catch {
             return Self.classify(error)
@@ -249,6 +267,7 @@ public final class HTTPGateway: BankGateway {
             let signatureText = response.headers.first(name: BankWire.signatureHeader),
             let answerSignature = Data(base64Encoded: signatureText)
         else {
+            self.replaceClient(client)
             return .failedAfterSending("HTTP \(response.status.code) answer is not signed: treated as forged")
         }
         let signed =
@@ -257,6 +276,7 @@ public final class HTTPGateway: BankGateway {
                 status: Int(response.status.code), idempotencyKey: key?.value, requestNonce: nonce, timestamp: time, nonce: answerNonce, body: payload)
             : SigningString.response(timestamp: time, nonce: answerNonce, body: payload)
         guard self.verifier.verify(Array(answerSignature), of: signed) else {
+            self.replaceClient(client)
             return .failedAfterSending("HTTP \(response.status.code) answer signature does not verify: treated as forged")
         }
         switch await self.replay.check(timestamp: time, nonce: answerNonce) {
