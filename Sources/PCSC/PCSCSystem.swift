@@ -79,7 +79,19 @@ public final class PCSCSystem: SmartCardSystem {
             let opened = try await worker.run { () throws(ReaderError) -> OpenedCard in
                 do throws(PCSCError) {
                     let card = try RawCard(reader: reader, shareMode: share, protocols: protocols)
-                    let atr = options.shareMode == .direct ? ((try? card.atr()) ?? []) : try card.atr()
+                    let atr: [UInt8]
+                    if options.shareMode == .direct {
+                        atr = (try? card.atr()) ?? []
+                    } else {
+                        do throws(PCSCError) {
+                            atr = try card.atr()
+                        } catch let error where error == .resetCard {
+                            // A card that was unpowered is powered up by this connect, and pcscd may report that
+                            // power-up to this very handle as a reset: acknowledge it, once; nothing was sent yet.
+                            try card.reconnect(initialization: RawCard.leaveCard)
+                            atr = try card.atr()
+                        }
+                    }
                     var active: CardProtocols = []
                     if card.activeProtocol == RawCard.protocolT0 { active = .t0 }
                     if card.activeProtocol == RawCard.protocolT1 { active = .t1 }
