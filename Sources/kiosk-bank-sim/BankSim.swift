@@ -173,19 +173,15 @@ struct TestKeyFiles {
 
     /// The terminal master key the ISO side delivers working keys under: a random TEST key in
     /// DIR/tmk.hex, created when missing.
-    func terminalMasterKey() throws -> [UInt8] {
-        let path = self.path("tmk.hex")
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        var generator = SystemRandomNumberGenerator()
-        let key = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        try (Hex.encode(key) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        return key
-    }
+    func terminalMasterKey() throws -> [UInt8] { try self.testKey(file: "tmk.hex") }
 
     /// The SM4 key field 62's ID number and name are sealed under: a random TEST key in DIR/iso-field-key.hex,
     /// created when missing.
-    func isoFieldKey() throws -> [UInt8] {
-        let path = self.path("iso-field-key.hex")
+    func isoFieldKey() throws -> [UInt8] { try self.testKey(file: "iso-field-key.hex") }
+
+    /// A 16-byte random TEST key kept as hex in DIR/`file`, created when missing.
+    private func testKey(file: String) throws -> [UInt8] {
+        let path = self.path(file)
         if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
         var generator = SystemRandomNumberGenerator()
         let key = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }

@@ -493,17 +493,22 @@ struct DaemonFlowTests {
         #expect(await daemon.stop() == 0)
     }
 
-    @Test("50 unsettled activations and a slow bank: kioskd is ready at once, the background resolver settles all 50 later, each once")
-    func backgroundResolver() async throws {
+    /// `bank` over HTTP on loopback, signing with the fixture keys that ``simulatedHTTPBankProfile`` names.
+    static func fixtureKeyedServer(_ bank: SimulatedBank) throws -> SimulatedBankServer {
         let keys = "\(fixturesDirectory)/bank/keys/"
-        var fixture = SimulatedBank.Fixture()
-        fixture.processingMilliseconds = 150
-        let bank = SimulatedBank(fixture: fixture)
-        let server = SimulatedBankServer(
+        return SimulatedBankServer(
             bank: bank,
             configuration: .init(
                 signer: try RSASigner(pem: String(contentsOfFile: keys + "bank.key", encoding: .utf8)),
                 terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
+    }
+
+    @Test("50 unsettled activations and a slow bank: kioskd is ready at once, the background resolver settles all 50 later, each once")
+    func backgroundResolver() async throws {
+        var fixture = SimulatedBank.Fixture()
+        fixture.processingMilliseconds = 150
+        let bank = SimulatedBank(fixture: fixture)
+        let server = try Self.fixtureKeyedServer(bank)
         let port = try await server.start()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resolver-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -570,15 +575,10 @@ struct DaemonFlowTests {
 
     @Test("SIGTERM while the request is with the bank: kioskd waits for the answer, journals and shows it, then exits 0; the journal stays consistent")
     func sigtermDuringTheBankCall() async throws {
-        let keys = "\(fixturesDirectory)/bank/keys/"
         var fixture = SimulatedBank.Fixture()
         fixture.processingMilliseconds = 2500
         let bank = SimulatedBank(fixture: fixture)
-        let server = SimulatedBankServer(
-            bank: bank,
-            configuration: .init(
-                signer: try RSASigner(pem: String(contentsOfFile: keys + "bank.key", encoding: .utf8)),
-                terminalVerifier: try RSAVerifier(pem: String(contentsOfFile: keys + "terminal.pub", encoding: .utf8))))
+        let server = try Self.fixtureKeyedServer(bank)
         let port = try await server.start()
         let profilePath = FileManager.default.temporaryDirectory.appendingPathComponent("bank-\(UUID().uuidString.prefix(8)).json").path
         try simulatedHTTPBankProfile(port: Int(port), responseMilliseconds: 10000).write(toFile: profilePath, atomically: true, encoding: .utf8)
