@@ -3,17 +3,21 @@ import Synchronization
 
 /// Smart-card readers through pcsc-lite and the system's pcscd.
 ///
-/// Follows pcsc-lite's threading rules: each connection has its own context and thread, the monitor has
+/// Follows pcsc-lite's threading rules: each connection has its own context and thread, the one monitor has
 /// its own context and thread (`SCardGetStatusChange` holds its context for the whole wait), and
 /// reader listing runs on a command thread with a context of its own. Only `SCardCancel` crosses threads.
 /// Every blocking call runs on those threads, never on Swift's cooperative pool.
 public final class PCSCSystem: SmartCardSystem {
-    private let monitorConfiguration: PCSCMonitorConfiguration
+    private let monitor: ReaderEventFanout
     private let commandWorker = BlockingWorker(name: "pcsc-command")
     private let commandContext = ContextBox()
 
     public init(monitor: PCSCMonitorConfiguration = PCSCMonitorConfiguration()) {
-        self.monitorConfiguration = monitor
+        self.monitor = ReaderEventFanout { emit in
+            let loop = PCSCMonitorLoop(configuration: monitor)
+            loop.start(emit: emit)
+            return { loop.cancel() }
+        }
     }
 
     deinit {
@@ -53,13 +57,13 @@ public final class PCSCSystem: SmartCardSystem {
         }
     }
 
-    public func events() -> AsyncStream<ReaderEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ReaderEvent.self, bufferingPolicy: .unbounded)
-        let loop = PCSCMonitorLoop(configuration: self.monitorConfiguration)
-        continuation.onTermination = { _ in loop.cancel() }
-        loop.start { event in continuation.yield(event) }
-        return stream
-    }
+    /// Every call shares one monitor (one thread, one context), started with the first subscriber and
+    /// stopped when the last one leaves.
+    public func events() -> AsyncStream<ReaderEvent> { self.monitor.subscribe() }
+
+    /// Subscribers of ``events()`` now, and how often the shared monitor has been started (diagnostics).
+    public var monitorSubscribers: Int { self.monitor.subscriberCount }
+    public var monitorStarts: Int { self.monitor.sourceStarts }
 
     public func connect(reader: String, options: ConnectOptions) async throws(ReaderError) -> any CardConnection {
         let worker = BlockingWorker(name: "pcsc-card")

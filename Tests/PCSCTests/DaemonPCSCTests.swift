@@ -59,23 +59,29 @@ extension PCSCIntegrationTests {
             defer {
                 if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
             }
-            let clock = ContinuousClock()
-            var deadline = clock.now.advanced(by: .seconds(20))
-            while !FileManager.default.fileExists(atPath: directory + "/kiosk.sock") && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            _ = await waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: directory + "/kiosk.sock") }
 
-            let screen = Task { try await runProduct("kioskctl", ["activate", "--socket", directory + "/kiosk.sock", "--yes", "--timeout", "60"]) }
-            // The customer types the PIN twice on the PIN pad (its control socket, never the kiosk socket).
+            let screenEnded = Recorder()
+            let screen = Task {
+                defer { screenEnded.append("ended") }
+                return try await runProduct("kioskctl", ["activate", "--socket", directory + "/kiosk.sock", "--yes", "--timeout", "60"])
+            }
+            // The customer types the PIN twice on the PIN pad (its control socket, never the kiosk socket), for as
+            // long as the screen waits for the activation (its own --timeout).
             var typed = 0
-            deadline = clock.now.advanced(by: .seconds(40))
-            while typed < 2 && clock.now < deadline {
+            var monitorThreads: [Int] = []
+            while typed < 2 && screenEnded.items.isEmpty {
                 if (try? await runProduct("kioskctl", ["sim", "--control", directory + "/sim.sock", "pin", "802461"]))?.status == 0 {
                     typed += 1
+                    // Mid-activation: the log, the screen's status and the flow all watch the readers, through one monitor.
+                    monitorThreads.append(Self.threads(of: daemon.processIdentifier, named: "pcsc-monitor"))
                     try await Task.sleep(for: .milliseconds(300))
                 } else {
                     try await Task.sleep(for: .milliseconds(100))
                 }
             }
             #expect(typed == 2)
+            #expect(monitorThreads == [1, 1], "kioskd runs one PC/SC monitor (one thread, one context) for every subscriber")
             // Then takes the cards.
             try await Task.sleep(for: .milliseconds(500))
             card.remove()
@@ -92,11 +98,15 @@ extension PCSCIntegrationTests {
             let journal = try await runProduct("kioskctl", ["journal", "--socket", directory + "/kiosk.sock"])
             #expect(journal.output.contains("approved"))
             kill(daemon.processIdentifier, SIGTERM)
-            deadline = clock.now.advanced(by: .seconds(10))
-            while daemon.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(!daemon.isRunning)
+            #expect(await waitUntil(timeout: .seconds(10)) { !daemon.isRunning })
             await server.stop()
             _ = try? await TestPCSCD.waitForCard(in: cardSlot.readerName, present: false)
+        }
+
+        /// Threads of process `pid` whose name starts with `prefix`.
+        static func threads(of pid: Int32, named prefix: String) -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.filter { ((try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix(prefix) }.count
         }
     }
 }

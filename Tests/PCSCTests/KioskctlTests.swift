@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import CardCore
 import CardSimulator
 import Foundation
@@ -94,6 +95,41 @@ extension PCSCIntegrationTests {
             #expect(PCSCSystem.liveContexts == contexts)
             // Far below the 30 s re-list timer: the wait was cancelled, not timed out.
             #expect(elapsed < .seconds(1), "monitor took \(elapsed) to stop")
+        }
+
+        @Test("any number of subscribers share one monitor thread and one context, which stop with the last")
+        func sharedMonitor() async throws {
+            let system = PCSCSystem()
+            let contexts = PCSCSystem.liveContexts
+            let threads = Self.monitorThreads()
+            let reader = VPCDSlot.all[7].readerName
+            let first = EventLog(system.events())
+            #expect(await first.waitFor { $0 == .readerAttached(reader) } != nil)
+            // Later subscribers get the state so far from the running monitor.
+            let later = (0..<3).map { _ in EventLog(system.events()) }
+            for log in later {
+                #expect(await log.waitFor { $0 == .readerAttached(reader) } != nil)
+                #expect(log.all.first == .serviceOnline)
+            }
+            #expect(system.monitorStarts == 1)
+            #expect(system.monitorSubscribers == 4)
+            #expect(Self.monitorThreads() == threads + 1)
+            #expect(PCSCSystem.liveContexts == contexts + 1)
+            // One card event reaches every subscriber.
+            let card = VPCDCard(card: EchoCard(), port: VPCDSlot.all[7].port)
+            let marks = ([first] + later).map(\.count)
+            card.insert()
+            defer { card.remove() }
+            for (log, mark) in zip([first] + later, marks) {
+                #expect(await log.waitFor(from: mark) { $0 == .cardInserted(reader: reader, atr: EchoCard().atr) } != nil)
+            }
+            for log in later { log.stop() }
+            #expect(await waitUntil(timeout: .seconds(5)) { system.monitorSubscribers == 1 })
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(Self.monitorThreads() == threads + 1, "the monitor stops only with its last subscriber")
+            first.stop()
+            #expect(await waitUntil(timeout: .seconds(5)) { Self.monitorThreads() == threads && PCSCSystem.liveContexts == contexts })
+            #expect(system.monitorSubscribers == 0)
         }
     }
 }
