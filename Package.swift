@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "kioskctl", targets: ["kioskctl"]),
         .executable(name: "kiosk-bench", targets: ["kiosk-bench"]),
         .executable(name: "kiosk-bank-sim", targets: ["kiosk-bank-sim"]),
+        .library(name: "Bytes", targets: ["Bytes"]),
         .library(name: "APDU", targets: ["APDU"]),
         .library(name: "CardCore", targets: ["CardCore"]),
         .library(name: "PCSC", targets: ["PCSC"]),
@@ -35,6 +36,7 @@ let package = Package(
         .library(name: "KioskDevices", targets: ["KioskDevices"]),
         .library(name: "KioskProtocol", targets: ["KioskProtocol"]),
         .library(name: "KioskService", targets: ["KioskService"]),
+        .library(name: "KioskClient", targets: ["KioskClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,10 +58,12 @@ let package = Package(
             pkgConfig: "libpcsclite",
             providers: [.apt(["libpcsclite-dev"])]
         ),
+        // Byte strings as people and wire formats write them: hex text, packed BCD. Imports nothing.
+        .target(name: "Bytes", swiftSettings: swiftSettings),
         // Pure codecs: command/response APDUs, status words, BER-TLV, the T=0 exchange rules. No I/O.
-        .target(name: "APDU", swiftSettings: swiftSettings),
+        .target(name: "APDU", dependencies: ["Bytes"], swiftSettings: swiftSettings),
         // Domain vocabulary: readers, connections, channels, events, errors, the blocking worker thread.
-        .target(name: "CardCore", dependencies: ["APDU"], swiftSettings: swiftSettings),
+        .target(name: "CardCore", dependencies: ["APDU", "Bytes"], swiftSettings: swiftSettings),
         // The PC/SC driver over libpcsclite. Only files in Sources/PCSC/Raw import CPCSCLite.
         .target(name: "PCSC", dependencies: ["CPCSCLite", "CardCore"], swiftSettings: swiftSettings),
         // Customer messages (zh-Hans + English behind stable keys) and the explained-error protocol.
@@ -73,17 +77,17 @@ let package = Package(
         // The social security card: SSSE application, 3.00 authentication through a security module,
         // the UnionPay bank application, the one-transaction reader and the redacting trace recorder.
         .target(
-            name: "SocialSecurityCard", dependencies: ["APDU", "CardCore", "Identity", "Messages"],
+            name: "SocialSecurityCard", dependencies: ["APDU", "Bytes", "CardCore", "Identity", "Messages"],
             swiftSettings: swiftSettings),
         // Virtual social security cards and a virtual PSAM, from fixture files (test key scheme).
         .target(
             name: "VirtualCards",
-            dependencies: ["APDU", "CardSimulator", "Identity", "KioskCrypto", "SocialSecurityCard"],
+            dependencies: ["APDU", "Bytes", "CardSimulator", "Identity", "KioskCrypto", "SocialSecurityCard"],
             swiftSettings: swiftSettings),
         // The resident ID card through the reader's security module: frame codec, serial transport,
         // commands, the four text layouts, the reader loop, the PC/SC chip-serial fallback.
         .target(
-            name: "ResidentIDCard", dependencies: ["APDU", "CardCore", "Identity", "Messages"], swiftSettings: swiftSettings),
+            name: "ResidentIDCard", dependencies: ["APDU", "Bytes", "CardCore", "Identity", "Messages"], swiftSettings: swiftSettings),
         // A security-module simulator on a pseudo-terminal, with fault injection, from fixture files.
         .target(
             name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore", "CardSimulator"], swiftSettings: swiftSettings),
@@ -91,13 +95,13 @@ let package = Package(
         // profiles and the registry that picks an implementation by kind.
         .target(name: "BankGateway", dependencies: ["Identity", "Messages"], swiftSettings: swiftSettings),
         // The simulated bank: ledger, idempotency, outcomes from fixtures, fault injection; the in-process gateway.
-        .target(name: "BankSimulator", dependencies: ["APDU", "BankGateway", "Identity", "KioskCrypto"], swiftSettings: swiftSettings),
+        .target(name: "BankSimulator", dependencies: ["BankGateway", "Bytes", "Identity", "KioskCrypto"], swiftSettings: swiftSettings),
         // The http-json gateway: wire format, request/response signing (RSA-SHA256, SM2-with-SM3), replay
         // guard, SM4 field sealing, and the gateway on async-http-client with mutual TLS.
         .target(
             name: "BankHTTP",
             dependencies: [
-                "APDU", "BankGateway", "KioskCrypto",
+                "BankGateway", "Bytes", "KioskCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -111,7 +115,7 @@ let package = Package(
         .target(
             name: "BankSimulatorServer",
             dependencies: [
-                "APDU", "BankSimulator", "BankGateway", "BankHTTP", "Identity", "ISO8583", "ISO8583Gateway", "KioskCrypto",
+                "BankSimulator", "BankGateway", "BankHTTP", "Bytes", "Identity", "ISO8583", "ISO8583Gateway", "KioskCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -119,19 +123,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
-        .target(name: "ISO8583", dependencies: ["APDU", "KioskCrypto"], swiftSettings: swiftSettings),
+        .target(name: "ISO8583", dependencies: ["Bytes", "KioskCrypto"], swiftSettings: swiftSettings),
         // The crash-safe activation journal (SQLite through GRDB) with its hash-chained audit trail.
         .target(
             name: "Journal",
-            dependencies: ["APDU", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Bytes", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
         // The activation flow: checks, PIN pad, exactly-once execution and resolution, the state machine.
         .target(
             name: "Activation",
             dependencies: [
-                "BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "APDU", "ResidentIDCard", "SocialSecurityCard",
+                "BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "ResidentIDCard", "SocialSecurityCard",
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings),
+        // Stand-ins for the flow's devices (demo, test mode and tests only): the simulated PIN pad and identity
+        // verifier. No production initializer defaults to them; kioskd picks them only in test mode.
+        .target(
+            name: "ActivationSimulators",
+            dependencies: ["Activation", "BankGateway", "KioskCrypto", "ResidentIDCard"],
             swiftSettings: swiftSettings),
         // The devices that feed the flow: the smart-card system (PC/SC or mock) and the ID module's reader loop.
         .target(
@@ -146,13 +156,31 @@ let package = Package(
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
         .target(name: "KioskProtocol", swiftSettings: swiftSettings),
         // Unix-socket addresses and blocking connect/bind/request (notify socket, kioskctl, simulator control).
-        .target(name: "UnixSocket", dependencies: ["KioskProtocol"], swiftSettings: swiftSettings),
+        .target(name: "UnixSocket", dependencies: ["Bytes"], swiftSettings: swiftSettings),
+        // What our NIO servers share (the idle-connection closer).
+        .target(name: "ServerSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        // The kiosk socket's client: kioskctl's, the benchmark's and the tests' (a reading thread, woken waits).
+        .target(name: "KioskClient", dependencies: ["KioskProtocol", "UnixSocket"], swiftSettings: swiftSettings),
         // The kiosk socket server (NIO, Unix stream socket) that a kiosk screen and kioskctl talk to.
         .target(
             name: "KioskService",
             dependencies: [
-                "Activation", "Journal", "KioskProtocol", "KioskSettings", "Messages", "UnixSocket",
+                "Activation", "Bytes", "Journal", "KioskProtocol", "KioskSettings", "Messages", "ServerSupport", "UnixSocket",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        // Living under systemd: sd_notify (READY, WATCHDOG, STATUS) and a log handler in journald's format.
+        .target(
+            name: "SystemdSupport",
+            dependencies: ["UnixSocket", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        // The Prometheus text endpoint on loopback HTTP (NIO).
+        .target(
+            name: "MetricsEndpoint",
+            dependencies: [
+                "KioskSettings", "ServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,17 +190,18 @@ let package = Package(
         .target(
             name: "ISO8583Gateway",
             dependencies: [
-                "APDU", "BankGateway", "Identity", "ISO8583", "KioskCrypto",
+                "BankGateway", "Bytes", "Identity", "ISO8583", "KioskCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
-        .target(name: "CardSimulator", dependencies: ["CardCore"], swiftSettings: swiftSettings),
+        .target(name: "CardSimulator", dependencies: ["APDU", "Bytes", "CardCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "kioskctl",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator", "KioskProtocol", "UnixSocket",
+                "PCSC", "Bytes", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Messages", "ResidentIDCard", "IDModuleSimulator", "KioskClient",
+                "KioskProtocol", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -181,8 +210,9 @@ let package = Package(
             name: "kioskd",
             dependencies: [
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
-                "IDModuleSimulator", "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
-                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway", "UnixSocket",
+                "IDModuleSimulator", "Activation", "ActivationSimulators", "Bytes", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
+                "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway", "MetricsEndpoint",
+                "SystemdSupport", "UnixSocket",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -196,7 +226,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-bench",
             dependencies: [
-                "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "ISO8583", "KioskProtocol", "UnixSocket",
+                "PCSC", "Bytes", "CardSimulator", "SocialSecurityCard", "VirtualCards", "ISO8583", "KioskClient", "KioskProtocol", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -204,7 +234,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-bank-sim",
             dependencies: [
-                "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "ISO8583", "KioskCrypto",
+                "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "Bytes", "ISO8583", "KioskCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -216,13 +246,13 @@ let package = Package(
         .executableTarget(
             name: "kiosk-crash-worker",
             dependencies: [
-                "APDU", "Activation", "BankGateway", "BankHTTP", "BankSimulator", "Identity", "Journal", "KioskCrypto",
+                "Activation", "BankGateway", "BankHTTP", "BankSimulator", "Bytes", "Identity", "Journal", "KioskCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
         // Helpers shared by the test targets (recording cards, counters, event collection).
         .target(
-            name: "TestSupport", dependencies: ["APDU", "CardCore", "CardSimulator", "BankGateway", "BankSimulator", "KioskCrypto"],
+            name: "TestSupport", dependencies: ["APDU", "Bytes", "CardCore", "CardSimulator", "BankGateway", "BankSimulator", "KioskCrypto"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
@@ -253,20 +283,21 @@ let package = Package(
         .testTarget(
             name: "ActivationTests",
             dependencies: [
-                "Activation", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity", "Journal",
+                "Activation", "ActivationSimulators", "APDU", "BankGateway", "BankSimulator", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity", "Journal",
                 "KioskCrypto", "Messages", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "VirtualCards",
             ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KioskServiceTests",
             dependencies: [
-                "Activation", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity",
-                "Journal", "KioskProtocol", "KioskService", "KioskSettings", "ResidentIDCard", "SocialSecurityCard", "TestSupport", "UnixSocket", "VirtualCards",
+                "Activation", "ActivationSimulators", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity",
+                "Journal", "KioskClient", "KioskProtocol", "KioskService", "KioskSettings", "MetricsEndpoint", "ResidentIDCard", "SocialSecurityCard", "SystemdSupport",
+                "TestSupport", "UnixSocket", "VirtualCards",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "KioskProtocolTests", dependencies: ["KioskProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "KioskProtocolTests", dependencies: ["Bytes", "KioskProtocol"], swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ISO8583GatewayTests",
@@ -281,7 +312,7 @@ let package = Package(
             name: "PCSCTests",
             dependencies: [
                 "PCSC", "CardSimulator", "TestSupport", "SocialSecurityCard", "VirtualCards", "Identity", "ResidentIDCard",
-                "IDModuleSimulator", "Activation", "KioskDevices", "Journal", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer",
+                "IDModuleSimulator", "Activation", "ActivationSimulators", "KioskDevices", "Journal", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer",
                 "APDU", "CardCore",
             ], swiftSettings: swiftSettings),
     ]

@@ -30,10 +30,12 @@ echo "==> checking module boundaries"
 # Only Sources/PCSC/Raw talks to C; the APDU codecs import nothing; CardCore imports only APDU and Foundation.
 bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import CPCSCLite' Sources | grep -v '^Sources/PCSC/Raw/' || true)
 [ -z "$bad" ] || kiosk_die "CPCSCLite imported outside Sources/PCSC/Raw: $bad"
-bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/APDU || true)
-[ -z "$bad" ] || kiosk_die "Sources/APDU must import nothing, found: $bad"
-bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/CardCore | grep -vE 'import (APDU|Foundation|Synchronization)$' || true)
-[ -z "$bad" ] || kiosk_die "Sources/CardCore may import only APDU, Foundation and Synchronization, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Bytes || true)
+[ -z "$bad" ] || kiosk_die "Sources/Bytes must import nothing, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/APDU | grep -vE 'import Bytes$' || true)
+[ -z "$bad" ] || kiosk_die "Sources/APDU may import only Bytes, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/CardCore | grep -vE 'import (APDU|Bytes|Foundation|Synchronization)$' || true)
+[ -z "$bad" ] || kiosk_die "Sources/CardCore may import only APDU, Bytes, Foundation and Synchronization, found: $bad"
 
 bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import COpenSSL' Sources | grep -v '^Sources/KioskCrypto/' || true)
 [ -z "$bad" ] || kiosk_die "COpenSSL imported outside Sources/KioskCrypto: $bad"

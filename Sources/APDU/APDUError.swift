@@ -1,3 +1,5 @@
+public import Bytes
+
 /// An error from one of the pure smart-card codecs: APDUs, status words, BER-TLV, hex text.
 ///
 /// Errors compare equal by ``code`` only, so tests can write `#expect(throws: APDUError.truncated)`;
@@ -63,6 +65,9 @@ public struct APDUError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let exchangeLimit = APDUError(.exchangeLimit)
     public static let invalidParameter = APDUError(.invalidParameter)
 
+    /// Hex text that did not decode, as a codec error (``Code/invalidHex``).
+    public init(_ error: HexError) { self.init(.invalidHex, offset: error.offset, reason: error.reason) }
+
     public static func == (lhs: APDUError, rhs: APDUError) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
 
@@ -71,5 +76,16 @@ public struct APDUError: Error, Hashable, Sendable, CustomStringConvertible {
         if let offset = self.offset { text += " at offset \(offset)" }
         if !self.reason.isEmpty { text += ": \(self.reason)" }
         return text
+    }
+}
+
+extension Hex {
+    /// ``Hex/decode(_:)`` for code whose errors are ``APDUError``: bad hex is ``APDUError/Code/invalidHex``.
+    public static func decodeOrAPDUError(_ text: String) throws(APDUError) -> [UInt8] {
+        do throws(HexError) {
+            return try Hex.decode(text)
+        } catch {
+            throw APDUError(error)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Bytes
 /// A command APDU (ISO/IEC 7816-3 §12.1, 7816-4 §5.1): header CLA INS P1 P2, optional data, optional Le.
 ///
 /// All four cases are represented, in short and extended form:

@@ -1,3 +1,4 @@
+import Bytes
 /// A response APDU: the response data field followed by SW1 SW2.
 public struct ResponseAPDU: Hashable, Sendable, CustomStringConvertible {
     /// The response data field (Nr bytes, possibly empty).

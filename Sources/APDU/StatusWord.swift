@@ -1,3 +1,4 @@
+import Bytes
 /// The two status bytes SW1 SW2 that end every response APDU (ISO/IEC 7816-4 §5.1.3).
 ///
 /// An open value: any 16-bit word is representable, and ``meaning`` explains every group ISO 7816-4 defines.

@@ -1,3 +1,4 @@
+import Bytes
 /// A BER-TLV tag (ISO/IEC 7816-4 §5.2.2.1, EMV Book 3 Annex B), 1 to 4 bytes, kept as its encoding.
 public struct TLVTag: Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
     /// The tag's bytes as they appear on the card, e.g. `[0x9F, 0x38]`.

@@ -53,7 +53,7 @@ public actor ActivationFlow {
     private var endWaiters: [CheckedContinuation<FlowEnd, Never>] = []
 
     public init(
-        executor: ActivationExecutor, pinPad: any PINPad, verifier: any IdentityVerifier = SimulatedIdentityVerifier(),
+        executor: ActivationExecutor, pinPad: any PINPad, verifier: any IdentityVerifier,
         timeouts: FlowTimeouts = FlowTimeouts(), today: @escaping @Sendable () -> CalendarDate = { CalendarDate.today() }
     ) {
         self.executor = executor

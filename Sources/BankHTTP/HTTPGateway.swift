@@ -1,6 +1,6 @@
-import APDU
 import AsyncHTTPClient
 public import BankGateway
+import Bytes
 import Foundation
 import KioskCrypto
 import NIOCore

@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 import Foundation
 
 /// The HTTP/JSON bank API the `http-json` gateway speaks and the simulated bank serves. Modelled on the

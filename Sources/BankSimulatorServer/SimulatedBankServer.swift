@@ -1,7 +1,7 @@
-import APDU
 import BankGateway
 public import BankHTTP
 public import BankSimulator
+import Bytes
 import Foundation
 import NIOCore
 import NIOHTTP1

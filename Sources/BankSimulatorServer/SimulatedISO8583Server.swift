@@ -1,6 +1,6 @@
-import APDU
 import BankGateway
 public import BankSimulator
+import Bytes
 import Foundation
 import Identity
 public import ISO8583

@@ -16,8 +16,8 @@ public enum Hex {
     }
 
     /// Decodes hex text. Spaces, tabs, colons and line breaks between digit pairs are ignored.
-    /// - Throws: ``APDUError/invalidHex`` for any other character or an odd number of digits.
-    public static func decode(_ text: String) throws(APDUError) -> [UInt8] {
+    /// - Throws: ``HexError`` for any other character or an odd number of digits.
+    public static func decode(_ text: String) throws(HexError) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(text.utf8.count / 2)
         var high: UInt8? = nil
@@ -29,11 +29,11 @@ public enum Hex {
             case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = char - UInt8(ascii: "A") + 10
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: ":"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 guard high == nil else {
-                    throw APDUError(.invalidHex, offset: index, reason: "separator inside a byte")
+                    throw HexError(offset: index, reason: "separator inside a byte")
                 }
                 continue
             default:
-                throw APDUError(.invalidHex, offset: index, reason: "not a hex digit")
+                throw HexError(offset: index, reason: "not a hex digit")
             }
             if let h = high {
                 out.append(h << 4 | nibble)
@@ -42,7 +42,22 @@ public enum Hex {
                 high = nibble
             }
         }
-        guard high == nil else { throw APDUError(.invalidHex, offset: text.utf8.count, reason: "odd number of digits") }
+        guard high == nil else { throw HexError(offset: text.utf8.count, reason: "odd number of digits") }
         return out
     }
+}
+
+/// Hex text that is not hex: where (the byte offset in the text) and why.
+public struct HexError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Byte offset in the text where decoding stopped.
+    public var offset: Int
+    /// What was wrong there.
+    public var reason: String
+
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
+
+    public var description: String { "invalid hex at offset \(self.offset): \(self.reason)" }
 }

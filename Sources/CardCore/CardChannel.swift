@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 
 /// The only way card applications talk to a card: one raw exchange at a time, synchronously,
 /// on the thread that owns the connection. Use ``send(_:)``, which applies the T=0 rules.

@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 
 /// A reader as seen at one moment.
 public struct ReaderInfo: Hashable, Sendable, Codable {

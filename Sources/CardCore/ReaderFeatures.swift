@@ -1,3 +1,4 @@
+import Bytes
 /// PC/SC part 10 reader features, as a reader reports them for `CM_IOCTL_GET_FEATURE_REQUEST`:
 /// a list of `{tag, length 4, control code big-endian}` entries.
 public struct ReaderFeatures: Hashable, Sendable {

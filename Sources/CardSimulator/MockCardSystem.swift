@@ -1,4 +1,3 @@
-import APDU
 public import CardCore
 import Foundation
 import Synchronization

@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 import Foundation
 import Synchronization
 
@@ -33,22 +34,29 @@ public final class ScriptedCard: VirtualCard {
         var atr: [UInt8] = [0x3B, 0x00]
         var table: [[UInt8]: [[UInt8]]] = [:]
         for (number, rawLine) in trace.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            func hex(_ text: String) throws(APDUError) -> [UInt8] {
+                do throws(HexError) {
+                    return try Hex.decode(text)
+                } catch {
+                    throw APDUError(.invalidHex, offset: error.offset, reason: "line \(number + 1): \(error.reason)")
+                }
+            }
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let text = line.trimmingCharacters(in: .whitespaces)
             if text.isEmpty { continue }
             if text.hasPrefix("ATR") {
-                atr = try Hex.decode(String(text.dropFirst(3)))
+                atr = try hex(String(text.dropFirst(3)))
                 continue
             }
             let parts = text.components(separatedBy: "=>")
             guard parts.count == 2 else {
                 throw APDUError(.invalidParameter, reason: "line \(number + 1): expected `<command> => <response>`")
             }
-            let response = try Hex.decode(parts[1])
+            let response = try hex(parts[1])
             guard response.count >= 2 else {
                 throw APDUError(.truncated, reason: "line \(number + 1): a response needs SW1 SW2")
             }
-            table[try Hex.decode(parts[0]), default: []].append(response)
+            table[try hex(parts[0]), default: []].append(response)
         }
         self.init(atr: atr, sequences: table)
     }

@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 
 /// Encodes and decodes ISO 8583 messages by a ``MessageSpec``. Pure: no I/O; every error names the field.
 public enum ISO8583Codec {

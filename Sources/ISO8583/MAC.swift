@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 public import KioskCrypto
 
 /// The MAC algorithms banks ask for, chosen per profile (`gateway.md` §1.4). DES, 3DES and SM4 come

@@ -1,5 +1,5 @@
-import APDU
 public import BankGateway
+import Bytes
 public import Foundation
 import Identity
 import KioskCrypto

@@ -1,5 +1,5 @@
 public import BankGateway
-import APDU
+import Bytes
 import Foundation
 public import ISO8583
 public import KioskCrypto

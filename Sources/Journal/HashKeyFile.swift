@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 import Foundation
 import Glibc
 

@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 public import Foundation
 import GRDB
 import KioskCrypto

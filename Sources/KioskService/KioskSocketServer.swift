@@ -1,4 +1,5 @@
 import Activation
+import Bytes
 import Foundation
 public import Glibc
 import Journal
@@ -6,6 +7,7 @@ import KioskProtocol
 import Messages
 import NIOCore
 import NIOPosix
+import ServerSupport
 import Synchronization
 
 /// The kiosk socket: protocol v1 (docs/protocol-v1.md) over a Unix stream socket. Every command is
@@ -211,18 +213,19 @@ public final class KioskSocketServer: Sendable {
                         await self.handle(line, from: client)
                     }
                 }()
-                var splitter = LineSplitter()
+                var splitter = LineSplitter(limit: KioskProtocol.maximumMessageBytes)
                 var bucket = TokenBucket(rate: self.limits.commandsPerSecond)
                 do {
                     for try await var buffer in inbound {
                         splitter.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
                         while true {
                             let line: [UInt8]
-                            do {
+                            do throws(LineTooLong) {
                                 guard let next = try splitter.next() else { break }
                                 line = next
                             } catch {
-                                client.send(Self.refusal(name: "Common.Error", requestId: nil, status: "invalidMessage", "\(error)"))
+                                let refusal = ProtocolError.tooLarge(limit: error.limit)
+                                client.send(Self.refusal(name: "Common.Error", requestId: nil, status: "invalidMessage", "\(refusal)"))
                                 continue
                             }
                             let waiting = backlog.withLock { $0 }
@@ -479,19 +482,6 @@ struct TokenBucket {
         guard self.tokens >= 1 else { return false }
         self.tokens -= 1
         return true
-    }
-}
-
-/// Closes a connection that has sent nothing for the idle timeout.
-final class IdleCloser: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServerSupport
 import Synchronization
 import KioskSettings
 
@@ -22,7 +23,7 @@ public final class MetricsHTTPServer: Sendable {
 
     /// Binds and returns the port it listens on; serves until ``stop()``.
     public func start() async throws -> Int {
-        guard KioskSettings.isLoopback(self.host) else { throw ServerError("metrics endpoint: \(self.host) is not a loopback address") }
+        guard KioskSettings.isLoopback(self.host) else { throw MetricsEndpointError("metrics endpoint: \(self.host) is not a loopback address") }
         let text = self.text
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -87,4 +88,10 @@ final class MetricsHandler: ChannelInboundHandler {
             }
         }
     }
+}
+
+/// Why the metrics endpoint did not start.
+public struct MetricsEndpointError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

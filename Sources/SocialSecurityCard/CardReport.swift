@@ -1,3 +1,4 @@
+import Bytes
 import Identity
 public import Messages
 import APDU

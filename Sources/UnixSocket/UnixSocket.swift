@@ -1,5 +1,5 @@
+import Bytes
 public import Glibc
-import KioskProtocol
 
 /// Unix-domain socket addresses and the few blocking calls the daemon, kioskctl and the tests make on them
 /// (the NIO server has its own). One place fills `sockaddr_un`: a path in the file system, or one starting
@@ -123,7 +123,14 @@ public enum UnixSocket {
             let count = read(fd, &buffer, buffer.count)
             if count <= 0 { return }
             splitter.append(buffer[0..<count])
-            while let line = try? splitter.next() { onLine(line) }
+            while true {
+                do throws(LineTooLong) {
+                    guard let line = try splitter.next() else { break }
+                    onLine(line)
+                } catch {
+                    continue  // skipped up to its newline; the lines after it are still read
+                }
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 public import CardSimulator
 import Identity
 import SocialSecurityCard
@@ -31,7 +32,7 @@ public final class VirtualSocialSecurityCard: VirtualCard {
     /// Builds the card; fails when the fixture's data cannot be encoded (bad dates, name not encodable).
     public init(fixture: SocialSecurityCardFixture) throws(APDUError) {
         self.fixture = fixture
-        self.atr = try Hex.decode(fixture.atr)
+        self.atr = try Hex.decodeOrAPDUError(fixture.atr)
         func bcd(_ digits: String) throws(APDUError) -> [UInt8] {
             guard let packed = BCD.pack(digits) else { throw APDUError(.invalidParameter, reason: "not digits: \(digits)") }
             return packed
@@ -43,7 +44,7 @@ public final class VirtualSocialSecurityCard: VirtualCard {
         func padded(_ bytes: [UInt8], _ length: Int) -> [UInt8] {
             Array(bytes.prefix(length)) + [UInt8](repeating: 0, count: max(0, length - bytes.count))
         }
-        let identifier = try bcd(fixture.region) + [0xD1, 0x56, 0x00, 0x00, 0x05] + Hex.decode(fixture.cardSpecific)
+        let identifier = try bcd(fixture.region) + [0xD1, 0x56, 0x00, 0x00, 0x05] + Hex.decodeOrAPDUError(fixture.cardSpecific)
         let missing = Set(fixture.missingTags.map { UInt8($0 & 0xFF) })
         self.ef05 = [
             (0x01, identifier), (0x02, Array(fixture.cardType.utf8)), (0x03, Array(fixture.specVersion.utf8)),

@@ -1,10 +1,10 @@
-import APDU
 import ArgumentParser
 import AsyncHTTPClient
 import BankGateway
 import BankHTTP
 import BankSimulator
 import BankSimulatorServer
+import Bytes
 import Foundation
 import ISO8583
 import KioskCrypto

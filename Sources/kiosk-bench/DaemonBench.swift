@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import KioskClient
 import KioskProtocol
 import Synchronization
 import UnixSocket
@@ -73,10 +74,10 @@ struct DaemonBench: AsyncParsableCommand {
         var paths: [Double] = []
         var apduCounts: [Int] = []
         for index in 0...self.activations {
-            let client = try LineClient(path: socket)
+            let client = try KioskSocketClient(path: socket)
             defer { client.close() }
             let start = client.send("Activation.Start", payload: ["language": "zh-Hans"])
-            guard await client.wait({ $0.header.name == "Activation.StageEvent" && $0.payload["stage"]?.string == "waitingForCards" }) != nil else { throw BenchError("no waitingForCards") }
+            guard await client.wait(timeout: .seconds(20), where: { $0.header.name == "Activation.StageEvent" && $0.payload["stage"]?.string == "waitingForCards" }) != nil else { throw BenchError("no waitingForCards") }
             // The ID card is read while it lies on the module; the flow then waits for the other card again.
             _ = try sim("id place demo")
             let stages = { client.messages.filter { $0.header.name == "Activation.StageEvent" }.map { $0.payload["stage"]?.string ?? "" } }
@@ -86,18 +87,18 @@ struct DaemonBench: AsyncParsableCommand {
             let before = try Self.stats(sim)
             let t0 = clock.now
             _ = try sim("card insert ssc-demo")
-            guard await client.wait({ $0.header.name == "Activation.DetailsEvent" }) != nil else { throw BenchError("no details") }
+            guard await client.wait(timeout: .seconds(20), where: { $0.header.name == "Activation.DetailsEvent" }) != nil else { throw BenchError("no details") }
             client.send("Activation.Confirm")
             for stage in ["enteringPIN", "confirmingPIN"] {
-                guard await client.wait({ $0.header.name == "Activation.StageEvent" && $0.payload["stage"]?.string == stage }) != nil else { throw BenchError("no \(stage)") }
+                guard await client.wait(timeout: .seconds(20), where: { $0.header.name == "Activation.StageEvent" && $0.payload["stage"]?.string == stage }) != nil else { throw BenchError("no \(stage)") }
                 while try sim("pin 802461") != "ok" { try await Task.sleep(for: .milliseconds(1)) }
             }
-            guard let result = await client.wait({ $0.header.name == "Activation.ResultEvent" }) else { throw BenchError("no result") }
+            guard let result = await client.wait(timeout: .seconds(20), where: { $0.header.name == "Activation.ResultEvent" }) else { throw BenchError("no result") }
             let total = clock.now - t0
             let after = try Self.stats(sim)
             _ = try sim("card remove")
             _ = try sim("id remove")
-            _ = await client.wait({ $0.header.requestId == start && $0.header.type == .completion })
+            _ = await client.wait(timeout: .seconds(20), where: { $0.header.requestId == start && $0.header.type == .completion })
             guard result.payload["state"]?.string == "approved" else { throw BenchError("activation \(index): \(result.payload)") }
             let apdus = after.apdus - before.apdus
             // The critical path: the card's APDUs one after another, then the bank's one request.
@@ -125,29 +126,29 @@ struct DaemonBench: AsyncParsableCommand {
 
     private func measureEvents(socket: String, sim: (String) throws -> String) async throws {
         _ = try sim("latency card 0")
-        let client = try LineClient(path: socket)
+        let client = try KioskSocketClient(path: socket)
         defer { client.close() }
         var rtts: [Double] = []
         for _ in 0..<self.events {
             let clock = ContinuousClock()
             let t0 = clock.now
             let id = client.send("Common.Status")
-            _ = await client.wait({ $0.header.requestId == id && $0.header.type == .completion })
+            _ = await client.wait(timeout: .seconds(20), where: { $0.header.requestId == id && $0.header.type == .completion })
             rtts.append((clock.now - t0).milliseconds)
         }
         var latencies: [Double] = []
         for _ in 0..<self.events {
-            let seen = client.messages.count
+            let seen = client.count
             let clock = ContinuousClock()
             let t0 = clock.now
             _ = try sim("card insert ssc-demo")
-            guard await client.wait(after: seen, { $0.header.name == "Common.StatusChangedEvent" && $0.payload["event"]?.string == "mediaPresent" }) != nil else {
+            guard await client.wait(after: seen, timeout: .seconds(20), where: { $0.header.name == "Common.StatusChangedEvent" && $0.payload["event"]?.string == "mediaPresent" }) != nil else {
                 throw BenchError("no mediaPresent event")
             }
             latencies.append((clock.now - t0).milliseconds)
-            let removedAt = client.messages.count
+            let removedAt = client.count
             _ = try sim("card remove")
-            _ = await client.wait(after: removedAt, { $0.payload["event"]?.string == "mediaNotPresent" })
+            _ = await client.wait(after: removedAt, timeout: .seconds(20), where: { $0.payload["event"]?.string == "mediaNotPresent" })
         }
         let latency = Bench.median(latencies)
         let rtt = Bench.median(rtts)
@@ -326,47 +327,4 @@ final class NotifyListener: @unchecked Sendable {
         shutdown(self.fd, Int32(SHUT_RDWR))
         unlink(self.path)
     }
-}
-
-/// A kiosk-socket client for the benchmark: messages read on a thread of its own.
-final class LineClient: @unchecked Sendable {
-    let fd: Int32
-    private let received = Mutex<[KioskMessage]>([])
-    private let nextID = Mutex(0)
-
-    init(path: String) throws {
-        self.fd = try UnixSocket.connect(path)
-        let fd = self.fd
-        Thread.detachNewThread { [self] in
-            UnixSocket.readLines(fd) { line in
-                if let message = try? KioskProtocol.decode(line) { self.received.withLock { $0.append(message) } }
-            }
-            Glibc.close(fd)
-        }
-    }
-
-    var messages: [KioskMessage] { self.received.withLock { $0 } }
-
-    @discardableResult
-    func send(_ name: String, payload: JSONValue = .object([:])) -> Int {
-        let id = self.nextID.withLock { value -> Int in
-            value += 1
-            return value
-        }
-        UnixSocket.writeAll(self.fd, KioskProtocol.encode(KioskMessage(header: MessageHeader(name: name, requestId: id, type: .command), payload: payload)))
-        return id
-    }
-
-    /// Waits for a message matching `predicate` among those from index `after` on; polls every 0.2 ms.
-    func wait(after: Int = 0, timeout: Duration = .seconds(20), _ predicate: (KioskMessage) -> Bool) async -> KioskMessage? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if let found = self.received.withLock({ $0.dropFirst(after).first(where: predicate) }) { return found }
-            try? await Task.sleep(for: .microseconds(200))
-        }
-        return nil
-    }
-
-    func close() { shutdown(self.fd, Int32(SHUT_RDWR)) }
 }

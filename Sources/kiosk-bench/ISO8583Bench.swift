@@ -1,5 +1,6 @@
 import APDU
 import ArgumentParser
+import Bytes
 import Foundation
 import ISO8583
 

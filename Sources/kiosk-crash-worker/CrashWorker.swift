@@ -1,9 +1,9 @@
-import APDU
 import Activation
 import ArgumentParser
 import BankGateway
 import BankHTTP
 import BankSimulator
+import Bytes
 import Foundation
 import Glibc
 import Identity

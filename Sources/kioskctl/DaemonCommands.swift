@@ -1,15 +1,16 @@
 import ArgumentParser
 import Foundation
+import KioskClient
 import KioskProtocol
 
 /// `kioskctl status`: the daemon's state.
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the daemon's status (Common.Status over the kiosk socket).")
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let client = try SocketClient(path: self.socket)
+        let client = try KioskSocketClient(path: self.socket)
         defer { client.close() }
         let answer = try await client.call("Common.Status")
         if self.json { return printJSON(answer.payload) }
@@ -39,7 +40,7 @@ struct JournalSettle: AsyncParsableCommand {
             (still unknown, e.g. an ISO 8583 original that is gone). Check with the bank first; the audit trail records
             your name and uid. Exit 0 settled, 3 refused (not an operator, not manual or unknown, being resolved now).
             """)
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Argument(help: "The activation's key (the reference the customer was given).") var key: String
     @Flag(help: "The bank applied it (→ approved).") var applied = false
     @Flag(help: "The bank did not apply it (→ notApplied; the card may start again).") var notApplied = false
@@ -53,7 +54,7 @@ struct JournalSettle: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try SocketClient(path: self.socket)
+        let client = try KioskSocketClient(path: self.socket)
         defer { client.close() }
         var payload: [String: JSONValue] = ["key": .string(self.key), "applied": .bool(self.applied), "operator": .string(self.operator)]
         if let note = self.note { payload["note"] = .string(note) }
@@ -70,13 +71,13 @@ struct JournalSettle: AsyncParsableCommand {
 /// `kioskctl journal [list]`: recent activations, masked; `--verify` checks the audit chain.
 struct JournalList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Recent activations (masked), or --verify the audit chain.")
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Option(help: "How many activations.") var limit = 20
     @Flag(help: "Verify the audit trail's hash chain instead.") var verify = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let client = try SocketClient(path: self.socket)
+        let client = try KioskSocketClient(path: self.socket)
         defer { client.close() }
         if self.verify {
             let answer = try await client.call("Journal.Verify")
@@ -111,7 +112,7 @@ struct Activate: AsyncParsableCommand {
             Exit status: 0 activated, 4 pending (the bank's answer is still being confirmed: keep the reference shown),
             3 any other end.
             """)
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Option(help: "Play the customer through kioskd's simulator control socket.") var simulateCustomer: String?
     @Option(help: "The PIN the simulated customer types.") var pin = "802461"
     @Option(help: "The card the simulated customer inserts.") var card = "ssc-demo-v3"
@@ -126,13 +127,13 @@ struct Activate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try SocketClient(path: self.socket)
+        let client = try KioskSocketClient(path: self.socket)
         defer { client.close() }
         let id = client.send("Activation.Start", payload: ["language": .string(self.language)], timeout: self.timeout * 1000)
         let english = self.language.hasPrefix("en")
         func text(_ message: JSONValue?) -> String { message?[english ? "en" : "zhHans"]?.string ?? "" }
         var done: Set<String> = []
-        for await message in client.messages where message.header.requestId == id || message.header.type == .unsolicited {
+        for await message in client.stream() where message.header.requestId == id || message.header.type == .unsolicited {
             if self.json { emitLine(String(decoding: KioskProtocol.encode(message).dropLast(), as: UTF8.self)) }
             switch (message.header.type, message.header.name) {
             case (.acknowledge, _):
@@ -217,10 +218,10 @@ struct Activate: AsyncParsableCommand {
 /// `kioskctl metrics`: the daemon's metrics in Prometheus' text format (for a node_exporter textfile, say).
 struct MetricsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "metrics", abstract: "Print kioskd's metrics (Prometheus text format).")
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
 
     func run() async throws {
-        let client = try SocketClient(path: self.socket)
+        let client = try KioskSocketClient(path: self.socket)
         defer { client.close() }
         let answer = try await client.call("Operations.Metrics")
         guard answer.header.completionCode == .success else { throw ExitCode.failure }

@@ -1,5 +1,6 @@
 import APDU
 import ArgumentParser
+import Bytes
 import CardCore
 import Foundation
 import IDModuleSimulator

@@ -1,7 +1,9 @@
 import APDU
 import ArgumentParser
+import Bytes
 import CardCore
 import Foundation
+import KioskClient
 import KioskProtocol
 import PCSC
 
@@ -11,7 +13,7 @@ struct Readers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the readers, their state and the card's ATR (from kioskd; --pcsc asks pcscd directly).")
 
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Flag(help: "Ask pcscd directly instead of kioskd (when kioskd is not running).") var pcsc = false
     @Flag(help: "Print a JSON array of {name, cardPresent, atr, cardMute, exclusive[, role]}.")
     var json = false
@@ -21,7 +23,7 @@ struct Readers: AsyncParsableCommand {
         if self.pcsc {
             readers = try await withPCSCSystem { try await $0.readers() }.map(ReaderJSON.init)
         } else {
-            let client = try SocketClient(path: self.socket)
+            let client = try KioskSocketClient(path: self.socket)
             defer { client.close() }
             let answer = try await client.call("Readers.List")
             guard answer.header.completionCode == .success else {

@@ -1,7 +1,9 @@
 import APDU
 import ArgumentParser
+import Bytes
 import CardCore
 import Foundation
+import KioskClient
 import KioskProtocol
 import PCSC
 
@@ -11,7 +13,7 @@ import PCSC
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print reader, card and activation events as they happen, until Ctrl-C.")
 
-    @Option(help: "The kiosk socket.") var socket = SocketClient.defaultPath
+    @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Flag(help: "Watch pcscd directly instead of kioskd.") var pcsc = false
     @Flag(help: "One JSON object per line (kioskd: the protocol messages as sent; --pcsc: {time, event, reader, atr, reason}).")
     var json = false
@@ -41,7 +43,7 @@ struct Watch: AsyncParsableCommand {
 
     /// Prints kioskd's unsolicited events; a `Common.Status` a minute keeps the connection from idling out.
     private func watchDaemon(_ formatter: ISO8601DateFormatter) async throws {
-        let client = try SocketClient(path: self.socket)
+        let client = try KioskSocketClient(path: self.socket)
         defer { client.close() }
         let first = client.send("Common.Status")
         let keepAlive = Task {
@@ -51,7 +53,7 @@ struct Watch: AsyncParsableCommand {
             }
         }
         defer { keepAlive.cancel() }
-        for await message in client.messages {
+        for await message in client.stream() {
             let time = formatter.string(from: Date())
             if message.header.requestId == first && message.header.type == .completion && !self.json {
                 emitLine("watching kioskd at \(self.socket) (Ctrl-C to stop)")

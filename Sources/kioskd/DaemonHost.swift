@@ -1,6 +1,6 @@
-import APDU
 import Activation
 import BankGateway
+import Bytes
 import CardCore
 import Foundation
 import Journal

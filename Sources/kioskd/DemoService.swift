@@ -1,9 +1,10 @@
-import APDU
 import Activation
+import ActivationSimulators
 import BankGateway
 import BankHTTP
 import BankSimulator
 import BankSimulatorServer
+import Bytes
 import CardCore
 import CardSimulator
 import Foundation

@@ -1,9 +1,10 @@
 public import ArgumentParser
-import APDU
 import Activation
+import ActivationSimulators
 import BankGateway
 import BankHTTP
 import BankSimulator
+import Bytes
 import CardCore
 import CardSimulator
 import Foundation
@@ -13,11 +14,13 @@ import Journal
 import KioskService
 import KioskSettings
 import Metrics
+import MetricsEndpoint
 import Prometheus
 public import Logging
 import PCSC
 import ResidentIDCard
 import ServiceLifecycle
+import SystemdSupport
 import UnixSignals
 import VirtualCards
 

@@ -1,6 +1,6 @@
-import APDU
 import BankGateway
 import BankSimulator
+import Bytes
 import Crypto
 import Foundation
 import KioskSettings

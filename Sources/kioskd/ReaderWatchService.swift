@@ -1,4 +1,4 @@
-import APDU
+import Bytes
 import CardCore
 import Logging
 import ServiceLifecycle

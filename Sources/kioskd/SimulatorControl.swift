@@ -1,4 +1,5 @@
 import Activation
+import ActivationSimulators
 import CardSimulator
 import Foundation
 import Glibc

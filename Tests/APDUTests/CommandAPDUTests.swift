@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import TestSupport
 import Testing
 
@@ -130,8 +131,11 @@ struct HexTests {
     }
 
     @Test func refusesBadText() {
-        #expect(throws: APDUError.invalidHex) { try Hex.decode("3G") }
-        #expect(throws: APDUError.invalidHex) { try Hex.decode("123") }
-        #expect(throws: APDUError.invalidHex) { try Hex.decode("1 2") }
+        #expect(throws: HexError(offset: 1, reason: "not a hex digit")) { try Hex.decode("3G") }
+        #expect(throws: HexError(offset: 3, reason: "odd number of digits")) { try Hex.decode("123") }
+        #expect(throws: HexError(offset: 1, reason: "separator inside a byte")) { try Hex.decode("1 2") }
+        // Code that throws APDUError gets the same finding as invalidHex, with its offset.
+        #expect(throws: APDUError.invalidHex) { try Hex.decodeOrAPDUError("3G") }
+        #expect((try? Hex.decodeOrAPDUError("0A0B")) == [0x0A, 0x0B])
     }
 }

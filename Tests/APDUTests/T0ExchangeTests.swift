@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import Testing
 
 /// Drives a T0Exchange against a scripted list of raw answers and records what it sent.

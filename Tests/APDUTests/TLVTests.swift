@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import TestSupport
 import Testing
 
@@ -49,8 +50,9 @@ struct TLVTests {
 
     @Test("the error names the offset of the broken object")
     func offsets() throws {
+        let bytes = try Hex.decode("5A01015F2005AABB")
         do {
-            _ = try TLV.parseAll(Hex.decode("5A01015F2005AABB"))
+            _ = try TLV.parseAll(bytes)
             Issue.record("expected an error")
         } catch {
             #expect(error.code == .truncated)

@@ -1,7 +1,9 @@
 import APDU
 import Activation
+import ActivationSimulators
 import BankGateway
 import BankSimulator
+import Bytes
 import CardCore
 import CardSimulator
 import Foundation

@@ -1,4 +1,5 @@
 import Activation
+import ActivationSimulators
 import BankGateway
 import BankSimulator
 import Foundation

@@ -1,7 +1,9 @@
 import APDU
-@testable import Activation
+import Activation
+@testable import ActivationSimulators
 import BankGateway
 import BankSimulator
+import Bytes
 import KioskCrypto
 import Testing
 

@@ -1,6 +1,7 @@
 import APDU
 import BankGateway
 import BankSimulator
+import Bytes
 import Foundation
 import KioskCrypto
 import Messages

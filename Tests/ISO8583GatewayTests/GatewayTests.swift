@@ -2,6 +2,7 @@ import APDU
 import BankGateway
 import BankSimulator
 import BankSimulatorServer
+import Bytes
 import Foundation
 import Identity
 import ISO8583

@@ -2,6 +2,7 @@ import APDU
 import BankGateway
 import BankSimulator
 import BankSimulatorServer
+import Bytes
 import Foundation
 import ISO8583
 import ISO8583Gateway

@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import Foundation
 import ISO8583
 import TestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import Bytes
 import KioskProtocol
 import Testing
 
@@ -61,7 +62,7 @@ struct ProtocolTests {
         #expect(try splitter.next() == Array("{\"b\":2}".utf8))
         #expect(try splitter.next() == nil)
         splitter.append([UInt8](repeating: 0x41, count: 100))
-        #expect(throws: ProtocolError.tooLarge(limit: 64)) { try splitter.next() }
+        #expect(throws: LineTooLong(limit: 64)) { try splitter.next() }
         splitter.append([UInt8](repeating: 0x41, count: 100) + [0x0A] + Array("ok\n".utf8))
         #expect(try splitter.next() == Array("ok".utf8))
     }

@@ -6,9 +6,11 @@ import Foundation
 import Glibc
 import Identity
 import Journal
+import KioskClient
 import KioskProtocol
 import KioskService
 import KioskSettings
+import MetricsEndpoint
 import Synchronization
 import TestSupport
 import Testing
@@ -595,9 +597,7 @@ struct DaemonFlowTests {
         #expect(await screen.client.wait { $0.header.type == .unsolicited && $0.payload["event"]?.string == "daemonStopping" } != nil)
         let result = await screen.event("Activation.ResultEvent", timeout: .seconds(15))
         #expect(result?.payload["state"]?.string == "approved", "\(screen.client.messages.map(\.header.name))")
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(15))
-        while daemon.process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await waitUntil(timeout: .seconds(15)) { !daemon.process.isRunning })
         #expect(!daemon.process.isRunning && daemon.process.terminationStatus == 0)
         screen.client.disconnect()
 
@@ -666,16 +666,11 @@ struct DaemonFlowTests {
     @Test("Prometheus' GET /metrics on loopback: the registry's text after an activation; 404 elsewhere; a non-loopback address is refused at start")
     func metricsEndpoint() async throws {
         let daemon = try await MockDaemon(arguments: ["--metrics-port", "0"])
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
-        var port: Int?
-        while port == nil && clock.now < deadline {
-            if let line = daemon.log.split(separator: "\n").first(where: { $0.contains("metrics endpoint ready") }),
+        let port = await poll(timeout: .seconds(10)) { () -> Int? in
+            guard let line = daemon.log.split(separator: "\n").first(where: { $0.contains("metrics endpoint ready") }),
                 let range = line.range(of: "http://127.0.0.1:")
-            {
-                port = Int(line[range.upperBound...].prefix { $0.isNumber })
-            }
-            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+            else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
         }
         let metricsPort = try #require(port, "no 'metrics endpoint ready' in the log: \(daemon.log)")
         let screen = try Screen.start(daemon)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KioskClient
 import KioskProtocol
 import KioskSettings
 import Synchronization
@@ -35,13 +36,7 @@ import UnixSocket
         }
 
         func wait(for text: String, timeout: Duration = .seconds(20)) async -> Bool {
-            let clock = ContinuousClock()
-            let deadline = clock.now.advanced(by: timeout)
-            while clock.now < deadline {
-                if self.received.lines.withLock({ $0.contains { $0.contains(text) } }) { return true }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            return false
+            await waitUntil(timeout: timeout) { self.received.lines.withLock { $0.contains { $0.contains(text) } } }
         }
 
         func close() { shutdown(self.fd, Int32(SHUT_RDWR)) }
@@ -93,10 +88,7 @@ import UnixSocket
 
         kill(daemon.processIdentifier, SIGTERM)
         #expect(await notify.wait(for: "STOPPING=1"))
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
-        while daemon.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!daemon.isRunning, "kioskd did not stop within 10 s of SIGTERM")
+        #expect(await waitUntil(timeout: .seconds(10)) { !daemon.isRunning }, "kioskd did not stop within 10 s of SIGTERM")
         #expect(!daemon.isRunning && daemon.terminationStatus == 0)
     }
 }

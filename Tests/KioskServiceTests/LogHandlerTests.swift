@@ -1,4 +1,4 @@
-@testable import KioskService
+@testable import SystemdSupport
 import Logging
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KioskClient
 import KioskProtocol
 import TestSupport
 import UnixSocket
@@ -67,13 +68,7 @@ final class MockDaemon: @unchecked Sendable {
 
     /// Waits up to 10 s for the daemon to hold no more than `count` descriptors.
     func waitForDescriptors(atMost count: Int) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
-        while self.openDescriptors > count {
-            guard clock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return true
+        await waitUntil(timeout: .seconds(10)) { self.openDescriptors <= count }
     }
 
     /// SIGTERM, then waits up to 10 s; SIGKILL if it did not stop. Returns the exit status (nil when killed);
@@ -89,9 +84,7 @@ final class MockDaemon: @unchecked Sendable {
     private func terminate() async -> Int32? {
         guard self.process.isRunning else { return self.process.terminationStatus }
         kill(self.process.processIdentifier, SIGTERM)
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
-        while self.process.isRunning && clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        _ = await waitUntil(timeout: .seconds(10)) { !self.process.isRunning }
         if self.process.isRunning {
             kill(self.process.processIdentifier, SIGKILL)
             return nil
@@ -118,7 +111,7 @@ struct Screen {
         return Screen(client: client, requestId: requestId)
     }
 
-    func event(_ name: String, timeout: Duration = .seconds(15), where predicate: @escaping (JSONValue) -> Bool = { _ in true }) async -> KioskMessage? {
+    func event(_ name: String, timeout: Duration = .seconds(15), where predicate: @escaping @Sendable (JSONValue) -> Bool = { _ in true }) async -> KioskMessage? {
         await self.client.wait(timeout: timeout) { $0.header.requestId == self.requestId && $0.header.name == name && predicate($0.payload) }
     }
 

@@ -1,7 +1,9 @@
 import Activation
+import ActivationSimulators
 import BankSimulator
 import Foundation
 import Glibc
+import KioskClient
 import KioskProtocol
 import KioskService
 import TestSupport
@@ -164,10 +166,7 @@ struct ServerTests {
         #expect(await legit.completion(1)?.header.completionCode == .success)
         dribble.cancel()
         for client in [flood, slow] { client.disconnect() }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(5))
-        while served.server.connectionCount > 1 && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(served.server.connectionCount == 1)
+        #expect(await waitUntil(timeout: .seconds(5)) { served.server.connectionCount == 1 })
         legit.disconnect()
         await served.stop()
     }
@@ -218,10 +217,7 @@ struct ServerTests {
             await served.stop()
             calm.withLock { $0 = true }
             _ = await storm.result
-            let clock = ContinuousClock()
-            let deadline = clock.now.advanced(by: .seconds(3))
-            while served.server.connectionCount > 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(served.server.connectionCount == 0)
+            #expect(await waitUntil(timeout: .seconds(3)) { served.server.connectionCount == 0 })
         }
     }
 

@@ -1,10 +1,13 @@
 import APDU
 import Activation
+import ActivationSimulators
 import BankGateway
 import BankSimulator
+import Bytes
 import Foundation
 import Glibc
 import Journal
+import KioskClient
 import KioskProtocol
 import KioskService
 import Synchronization
@@ -33,7 +36,7 @@ final class TestHost: KioskHost {
     func deviceInformation() -> JSONValue { ["model": "test"] }
     func readers() async throws -> JSONValue { [["name": "Mock Reader 00 00", "cardPresent": false]] }
     func startActivation(language: String) async -> ActivationFlow? {
-        let flow = ActivationFlow(executor: self.executor, pinPad: self.pad)
+        let flow = ActivationFlow(executor: self.executor, pinPad: self.pad, verifier: SimulatedIdentityVerifier())
         await flow.start()
         self.flows.withLock { $0.append(flow) }
         return flow
@@ -66,57 +69,15 @@ struct Served {
     }
 }
 
-/// A blocking Unix-socket client: lines read on their own thread, waited for with a timeout.
-final class TestClient: @unchecked Sendable {
-    let fd: Int32
-    private let lines = Mutex<[KioskMessage]>([])
-    let closed = Mutex(false)
+/// The tests' kiosk-socket client is the product's (KioskClient), with the tests' spelling of two calls.
+typealias TestClient = KioskSocketClient
 
-    init(path: String) throws {
-        self.fd = try UnixSocket.connect(path)
-        let fd = self.fd
-        Thread.detachNewThread { [self] in
-            UnixSocket.readLines(fd) { line in
-                if let message = try? KioskProtocol.decode(line) { self.lines.withLock { $0.append(message) } }
-            }
-            // The reader owns the descriptor: it closes it once the connection ended (disconnect() or the
-            // daemon's close), under the lock disconnect() takes, so a reused descriptor number is never shut.
-            self.closed.withLock { closed in
-                closed = true
-                close(fd)
-            }
-        }
+extension KioskSocketClient {
+    /// Sends a command with the given request ID.
+    func send(_ name: String, _ requestId: Int, payload: JSONValue = .object([:]), timeout: Int? = nil) {
+        self.send(name, payload: payload, timeout: timeout, requestId: requestId)
     }
 
     /// Closes our side (the reader thread then ends).
-    func disconnect() {
-        self.closed.withLock { closed in
-            if !closed { shutdown(self.fd, Int32(SHUT_RDWR)) }
-        }
-    }
-
-    func sendRaw(_ bytes: [UInt8]) {
-        UnixSocket.writeAll(self.fd, bytes)
-    }
-
-    func send(_ name: String, _ requestId: Int, payload: JSONValue = .object([:]), timeout: Int? = nil) {
-        self.sendRaw(KioskProtocol.encode(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .command, timeout: timeout), payload: payload)))
-    }
-
-    var messages: [KioskMessage] { self.lines.withLock { $0 } }
-
-    func messages(for requestId: Int) -> [KioskMessage] { self.messages.filter { $0.header.requestId == requestId } }
-
-    /// Waits up to `timeout` for a message matching `predicate`.
-    func wait(timeout: Duration = .seconds(10), _ predicate: @escaping (KioskMessage) -> Bool) async -> KioskMessage? {
-        await poll(timeout: timeout) { self.messages.first(where: predicate) }
-    }
-
-    func completion(_ requestId: Int, timeout: Duration = .seconds(10)) async -> KioskMessage? {
-        await self.wait(timeout: timeout) { $0.header.requestId == requestId && $0.header.type == .completion }
-    }
-
-    func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
-        await waitUntil(timeout: timeout) { self.closed.withLock { $0 } }
-    }
+    func disconnect() { self.close() }
 }

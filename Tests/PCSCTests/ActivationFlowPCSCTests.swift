@@ -1,9 +1,11 @@
 import APDU
 import Activation
+import ActivationSimulators
 import BankGateway
 import BankHTTP
 import BankSimulator
 import BankSimulatorServer
+import Bytes
 import CardCore
 import CardSimulator
 import Foundation
@@ -71,7 +73,7 @@ extension PCSCIntegrationTests {
                 self.pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
                 self.flow = ActivationFlow(
                     executor: ActivationExecutor(journal: self.journal, gateway: self.gateway), pinPad: self.pad,
-                    today: { CalendarDate(year: 2026, month: 11, day: 29)! })
+                    verifier: SimulatedIdentityVerifier(), today: { CalendarDate(year: 2026, month: 11, day: 29)! })
             }
 
             func start() async -> Task<Void, Never> {

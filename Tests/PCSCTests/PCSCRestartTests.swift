@@ -102,9 +102,7 @@ extension PCSCIntegrationTests {
                 try await self.exercise(system: system)
             }
             // Connection threads end just after disconnect: give them a moment.
-            let clock = ContinuousClock()
-            let deadline = clock.now.advanced(by: .seconds(2))
-            while TestPCSCD.pcscThreads > baseline.threads && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            _ = await waitUntil(timeout: .seconds(2)) { TestPCSCD.pcscThreads <= baseline.threads }
             print("pcscd restart: 50 cycles, slowest recovery \(worst); fds \(baseline.fds) → \(TestPCSCD.openDescriptors), "
                 + "pcsc threads \(baseline.threads) → \(TestPCSCD.pcscThreads), contexts \(baseline.contexts) → \(PCSCSystem.liveContexts)")
             #expect(worst < .seconds(5))

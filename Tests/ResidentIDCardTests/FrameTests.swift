@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import Foundation
 import ResidentIDCard
 import TestSupport

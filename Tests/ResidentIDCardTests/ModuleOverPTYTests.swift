@@ -269,12 +269,7 @@ struct PTYBench {
         guard case .cardArrived(let card) = event7 else { Issue.record("card arrived; got \(event7.map { "\($0)" } ?? "the end of the stream")"); return }
         #expect(card.name == "张三")
         // The card stays: several polls find it again, and no second arrival is reported.
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(5))
-        while bench.simulator.requests.filter({ $0 == "read text and photo" }).count < 3 && clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(bench.simulator.requests.filter { $0 == "read text and photo" }.count >= 3)
+        #expect(await waitUntil(timeout: .seconds(5)) { bench.simulator.requests.filter { $0 == "read text and photo" }.count >= 3 })
         bench.simulator.removeCard()
         let event8 = await events.next()
         guard case .cardLeft = event8 else { Issue.record("card left; got \(event8.map { "\($0)" } ?? "the end of the stream")"); return }

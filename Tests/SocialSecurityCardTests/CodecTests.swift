@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import SocialSecurityCard
 import Testing
 

@@ -1,6 +1,7 @@
 import APDU
 public import BankGateway
 import BankSimulator
+import Bytes
 import KioskCrypto
 
 /// A request with a real ISO-0 PIN block under the simulator's test PIN key.

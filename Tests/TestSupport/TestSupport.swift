@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 public import CardCore
 public import CardSimulator
 import Synchronization

@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 
 /// A frame of the ID-card security module protocol (`cards.md` §3.2):
 ///

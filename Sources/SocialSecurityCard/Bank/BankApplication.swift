@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 public import CardCore
 public import Identity
 

@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 
 /// Pure parsers and builders for the card's PBOC (UnionPay EMV) application. No I/O; fuzzable.
 public enum PBOCCodec {

@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 public import CardCore
 
 /// The SSSE application on a card, spoken to over one channel: SELECT, READ RECORD with the

@@ -1,4 +1,5 @@
 public import APDU
+import Bytes
 
 /// Pure parsers for what the SSSE application answers. No I/O; every one can be fuzzed.
 public enum SSSECodec {

@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 public import CardCore
 
 /// Where a PSAM keeps the keys for social security cards, and how it is asked to use them.

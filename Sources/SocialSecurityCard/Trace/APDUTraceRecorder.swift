@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import Synchronization
 
 /// Records a card read's exchanges for field diagnosis, with personal data replaced by synthetic
