@@ -54,48 +54,48 @@ let package = Package(
     targets: [
         // The only C in the project: libpcsclite's headers, seen through one module map.
         .systemLibrary(
-            name: "CPCSCLite",
+            name: "CPCSCLite", path: "Sources/Devices/CPCSCLite",
             pkgConfig: "libpcsclite",
             providers: [.apt(["libpcsclite-dev"])]
         ),
         // Byte strings as people and wire formats write them: hex text, packed BCD. Imports nothing.
-        .target(name: "Bytes", swiftSettings: swiftSettings),
+        .target(name: "Bytes", path: "Sources/Base/Bytes", swiftSettings: swiftSettings),
         // Pure codecs: command/response APDUs, status words, BER-TLV, the T=0 exchange rules. No I/O.
-        .target(name: "APDU", dependencies: ["Bytes"], swiftSettings: swiftSettings),
+        .target(name: "APDU", dependencies: ["Bytes"], path: "Sources/Base/APDU", swiftSettings: swiftSettings),
         // Domain vocabulary: readers, connections, channels, events, errors, the blocking worker thread.
-        .target(name: "CardCore", dependencies: ["APDU", "Bytes"], swiftSettings: swiftSettings),
-        // The PC/SC driver over libpcsclite. Only files in Sources/PCSC/Raw import CPCSCLite.
-        .target(name: "PCSC", dependencies: ["CPCSCLite", "CardCore"], swiftSettings: swiftSettings),
+        .target(name: "CardCore", dependencies: ["APDU", "Bytes"], path: "Sources/Devices/CardCore", swiftSettings: swiftSettings),
+        // The PC/SC driver over libpcsclite. Only files in Sources/Devices/PCSC/Raw import CPCSCLite.
+        .target(name: "PCSC", dependencies: ["CPCSCLite", "CardCore"], path: "Sources/Devices/PCSC", swiftSettings: swiftSettings),
         // Customer messages (zh-Hans + English behind stable keys) and the explained-error protocol.
-        .target(name: "Messages", swiftSettings: swiftSettings),
+        .target(name: "Messages", path: "Sources/Base/Messages", swiftSettings: swiftSettings),
         // Identity vocabulary shared by both cards: citizen ID, dates, nation and region codes, GB18030, masking.
-        .target(name: "Identity", swiftSettings: swiftSettings),
-        // The system OpenSSL's libcrypto, for SM2/SM3/SM4 and 3DES. Only Sources/KioskCrypto imports it.
-        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "Identity", path: "Sources/Base/Identity", swiftSettings: swiftSettings),
+        // The system OpenSSL's libcrypto, for SM2/SM3/SM4 and 3DES. Only Sources/Base/KioskCrypto imports it.
+        .systemLibrary(name: "COpenSSL", path: "Sources/Base/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Block ciphers (SM4, 3DES) and, later, SM2/SM3, over COpenSSL.
-        .target(name: "KioskCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "KioskCrypto", dependencies: ["COpenSSL"], path: "Sources/Base/KioskCrypto", swiftSettings: swiftSettings),
         // The social security card: SSSE application, 3.00 authentication through a security module,
         // the UnionPay bank application, the one-transaction reader and the redacting trace recorder.
         .target(
             name: "SocialSecurityCard", dependencies: ["APDU", "Bytes", "CardCore", "Identity", "Messages"],
-            swiftSettings: swiftSettings),
+            path: "Sources/Devices/SocialSecurityCard", swiftSettings: swiftSettings),
         // Virtual social security cards and a virtual PSAM, from fixture files (test key scheme).
         .target(
             name: "VirtualCards",
             dependencies: ["APDU", "Bytes", "CardSimulator", "Identity", "KioskCrypto", "SocialSecurityCard"],
-            swiftSettings: swiftSettings),
+            path: "Sources/Simulators/VirtualCards", swiftSettings: swiftSettings),
         // The resident ID card through the reader's security module: frame codec, serial transport,
         // commands, the four text layouts, the reader loop, the PC/SC chip-serial fallback.
         .target(
-            name: "ResidentIDCard", dependencies: ["APDU", "Bytes", "CardCore", "Identity", "Messages"], swiftSettings: swiftSettings),
+            name: "ResidentIDCard", dependencies: ["APDU", "Bytes", "CardCore", "Identity", "Messages"], path: "Sources/Devices/ResidentIDCard", swiftSettings: swiftSettings),
         // A security-module simulator on a pseudo-terminal, with fault injection, from fixture files.
         .target(
-            name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore", "CardSimulator"], swiftSettings: swiftSettings),
+            name: "IDModuleSimulator", dependencies: ["ResidentIDCard", "Identity", "CardCore", "CardSimulator"], path: "Sources/Simulators/IDModuleSimulator", swiftSettings: swiftSettings),
         // The bank as the flow sees it: requests, typed outcomes with messages, result-code tables,
         // profiles and the registry that picks an implementation by kind.
-        .target(name: "BankGateway", dependencies: ["Identity", "Messages"], swiftSettings: swiftSettings),
+        .target(name: "BankGateway", dependencies: ["Identity", "Messages"], path: "Sources/Bank/BankGateway", swiftSettings: swiftSettings),
         // The simulated bank: ledger, idempotency, outcomes from fixtures, fault injection; the in-process gateway.
-        .target(name: "BankSimulator", dependencies: ["BankGateway", "Bytes", "Identity", "KioskCrypto"], swiftSettings: swiftSettings),
+        .target(name: "BankSimulator", dependencies: ["BankGateway", "Bytes", "Identity", "KioskCrypto"], path: "Sources/Simulators/BankSimulator", swiftSettings: swiftSettings),
         // The http-json gateway: wire format, request/response signing (RSA-SHA256, SM2-with-SM3), replay
         // guard, SM4 field sealing, and the gateway on async-http-client with mutual TLS.
         .target(
@@ -110,7 +110,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Bank/BankHTTP", swiftSettings: swiftSettings),
         // The simulated bank's HTTP and ISO 8583 servers (SwiftNIO), faults carried out on the wire.
         .target(
             name: "BankSimulatorServer",
@@ -121,14 +121,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Simulators/BankSimulatorServer", swiftSettings: swiftSettings),
         // ISO 8583: the spec-driven codec (pure, fuzzable). Framing, MACs and the gateway build on it.
-        .target(name: "ISO8583", dependencies: ["Bytes", "KioskCrypto"], swiftSettings: swiftSettings),
+        .target(name: "ISO8583", dependencies: ["Bytes", "KioskCrypto"], path: "Sources/Base/ISO8583", swiftSettings: swiftSettings),
         // The crash-safe activation journal (SQLite through GRDB) with its hash-chained audit trail.
         .target(
             name: "Journal",
             dependencies: ["Bytes", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
-            swiftSettings: swiftSettings),
+            path: "Sources/Domain/Journal", swiftSettings: swiftSettings),
         // The activation flow: checks, PIN pad, exactly-once execution and resolution, the state machine.
         .target(
             name: "Activation",
@@ -136,31 +136,31 @@ let package = Package(
                 "BankGateway", "Identity", "Journal", "Messages", "KioskCrypto", "ResidentIDCard", "SocialSecurityCard",
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Domain/Activation", swiftSettings: swiftSettings),
         // Stand-ins for the flow's devices (demo, test mode and tests only): the simulated PIN pad and identity
         // verifier. No production initializer defaults to them; kioskd picks them only in test mode.
         .target(
             name: "ActivationSimulators",
             dependencies: ["Activation", "BankGateway", "KioskCrypto", "ResidentIDCard"],
-            swiftSettings: swiftSettings),
+            path: "Sources/Simulators/ActivationSimulators", swiftSettings: swiftSettings),
         // The devices that feed the flow: the smart-card system (PC/SC or mock) and the ID module's reader loop.
         .target(
             name: "KioskDevices",
             dependencies: ["Activation", "CardCore", "ResidentIDCard", "SocialSecurityCard", .product(name: "Metrics", package: "swift-metrics")],
-            swiftSettings: swiftSettings),
+            path: "Sources/Domain/KioskDevices", swiftSettings: swiftSettings),
         // kioskd's settings: YAML file, environment, command line (swift-configuration), validated.
         .target(
             name: "KioskSettings",
             dependencies: [.product(name: "Configuration", package: "swift-configuration")],
-            swiftSettings: swiftSettings),
+            path: "Sources/Service/KioskSettings", swiftSettings: swiftSettings),
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
-        .target(name: "KioskProtocol", swiftSettings: swiftSettings),
+        .target(name: "KioskProtocol", path: "Sources/Base/KioskProtocol", swiftSettings: swiftSettings),
         // Unix-socket addresses and blocking connect/bind/request (notify socket, kioskctl, simulator control).
-        .target(name: "UnixSocket", dependencies: ["Bytes"], swiftSettings: swiftSettings),
+        .target(name: "UnixSocket", dependencies: ["Bytes"], path: "Sources/Service/UnixSocket", swiftSettings: swiftSettings),
         // What our NIO servers share (the idle-connection closer).
-        .target(name: "ServerSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .target(name: "ServerSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], path: "Sources/Service/ServerSupport", swiftSettings: swiftSettings),
         // The kiosk socket's client: kioskctl's, the benchmark's and the tests' (a reading thread, woken waits).
-        .target(name: "KioskClient", dependencies: ["KioskProtocol", "UnixSocket"], swiftSettings: swiftSettings),
+        .target(name: "KioskClient", dependencies: ["KioskProtocol", "UnixSocket"], path: "Sources/Service/KioskClient", swiftSettings: swiftSettings),
         // The kiosk socket server (NIO, Unix stream socket) that a kiosk screen and kioskctl talk to.
         .target(
             name: "KioskService",
@@ -170,12 +170,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Service/KioskService", swiftSettings: swiftSettings),
         // Living under systemd: sd_notify (READY, WATCHDOG, STATUS) and a log handler in journald's format.
         .target(
             name: "SystemdSupport",
             dependencies: ["UnixSocket", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swiftSettings),
+            path: "Sources/Service/SystemdSupport", swiftSettings: swiftSettings),
         // The Prometheus text endpoint on loopback HTTP (NIO).
         .target(
             name: "MetricsEndpoint",
@@ -185,7 +185,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Service/MetricsEndpoint", swiftSettings: swiftSettings),
         // The `iso8583` bank gateway: sign-on, MACs, STANs, correlation and reversals over TCP (NIO).
         .target(
             name: "ISO8583Gateway",
@@ -194,9 +194,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Bank/ISO8583Gateway", swiftSettings: swiftSettings),
         // Mock reader, virtual cards, and the vpcd client that serves virtual cards to the real pcscd.
-        .target(name: "CardSimulator", dependencies: ["APDU", "Bytes", "CardCore"], swiftSettings: swiftSettings),
+        .target(name: "CardSimulator", dependencies: ["APDU", "Bytes", "CardCore"], path: "Sources/Simulators/CardSimulator", swiftSettings: swiftSettings),
         .executableTarget(
             name: "kioskctl",
             dependencies: [
@@ -204,7 +204,7 @@ let package = Package(
                 "KioskProtocol", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings
+            path: "Sources/Apps/kioskctl", swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "kioskd",
@@ -221,7 +221,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            path: "Sources/Apps/kioskd", swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "kiosk-bench",
@@ -229,7 +229,7 @@ let package = Package(
                 "PCSC", "Bytes", "CardSimulator", "SocialSecurityCard", "VirtualCards", "ISO8583", "KioskClient", "KioskProtocol", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings
+            path: "Sources/Apps/kiosk-bench", swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "kiosk-bank-sim",
@@ -240,7 +240,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            swiftSettings: swiftSettings
+            path: "Sources/Apps/kiosk-bank-sim", swiftSettings: swiftSettings
         ),
         // The activation executor as a process the crash test kills (a test tool, not installed).
         .executableTarget(
@@ -249,7 +249,7 @@ let package = Package(
                 "Activation", "BankGateway", "BankHTTP", "BankSimulator", "Bytes", "Identity", "Journal", "KioskCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/Apps/kiosk-crash-worker", swiftSettings: swiftSettings),
         // Helpers shared by the test targets (recording cards, counters, event collection).
         .target(
             name: "TestSupport", dependencies: ["APDU", "Bytes", "CardCore", "CardSimulator", "BankGateway", "BankSimulator", "KioskCrypto"],
@@ -323,7 +323,7 @@ if Context.environment["ENABLE_FUZZ"] != nil {
     package.targets += [
         .executableTarget(name: "FuzzAPDU", dependencies: ["APDU"], path: "Fuzz/FuzzAPDU", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "FuzzSocialSecurityCard", dependencies: ["APDU", "CardCore", "Identity", "SocialSecurityCard"],
+            name: "FuzzSocialSecurityCard", dependencies: ["APDU", "Bytes", "CardCore", "Identity", "SocialSecurityCard"],
             path: "Fuzz/FuzzSocialSecurityCard", swiftSettings: swiftSettings),
         .executableTarget(
             name: "FuzzIDModule", dependencies: ["ResidentIDCard"], path: "Fuzz/FuzzIDModule", swiftSettings: swiftSettings),

@@ -27,25 +27,32 @@ fi
 export KIOSK_JSONSCHEMA=1
 
 echo "==> checking module boundaries"
-# Only Sources/PCSC/Raw talks to C; the APDU codecs import nothing; CardCore imports only APDU and Foundation.
-bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import CPCSCLite' Sources | grep -v '^Sources/PCSC/Raw/' || true)
-[ -z "$bad" ] || kiosk_die "CPCSCLite imported outside Sources/PCSC/Raw: $bad"
-bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Bytes || true)
-[ -z "$bad" ] || kiosk_die "Sources/Bytes must import nothing, found: $bad"
-bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/APDU | grep -vE 'import Bytes$' || true)
-[ -z "$bad" ] || kiosk_die "Sources/APDU may import only Bytes, found: $bad"
-bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/CardCore | grep -vE 'import (APDU|Bytes|Foundation|Synchronization)$' || true)
-[ -z "$bad" ] || kiosk_die "Sources/CardCore may import only APDU, Bytes, Foundation and Synchronization, found: $bad"
+# Imports point down the layers of docs/architecture.md (the folder under Sources/ is the layer), and no
+# product layer imports a simulator.
+python3 scripts/check-layers.py || kiosk_die "an import goes against the layers (above); see docs/architecture.md"
+for dir in Sources/Devices/PCSC/Raw Sources/Base/Bytes Sources/Base/APDU Sources/Devices/CardCore Sources/Base/KioskCrypto \
+    Sources/Devices/SocialSecurityCard Sources/Devices/ResidentIDCard Sources/Base/Identity Sources/Base/Messages Sources/Bank/BankGateway; do
+    [ -d "$dir" ] || kiosk_die "boundary check: $dir is missing (moved? update scripts/test.sh and docs/architecture.md)"
+done
+# Only Sources/Devices/PCSC/Raw talks to C; Bytes imports nothing, APDU only Bytes, CardCore only APDU, Bytes and Foundation.
+bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import CPCSCLite' Sources | grep -v '^Sources/Devices/PCSC/Raw/' || true)
+[ -z "$bad" ] || kiosk_die "CPCSCLite imported outside Sources/Devices/PCSC/Raw: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Base/Bytes || true)
+[ -z "$bad" ] || kiosk_die "Bytes must import nothing, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Base/APDU | grep -vE 'import Bytes$' || true)
+[ -z "$bad" ] || kiosk_die "APDU may import only Bytes, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Devices/CardCore | grep -vE 'import (APDU|Bytes|Foundation|Synchronization)$' || true)
+[ -z "$bad" ] || kiosk_die "CardCore may import only APDU, Bytes, Foundation and Synchronization, found: $bad"
 
-bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import COpenSSL' Sources | grep -v '^Sources/KioskCrypto/' || true)
-[ -z "$bad" ] || kiosk_die "COpenSSL imported outside Sources/KioskCrypto: $bad"
+bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import COpenSSL' Sources | grep -v '^Sources/Base/KioskCrypto/' || true)
+[ -z "$bad" ] || kiosk_die "COpenSSL imported outside Sources/Base/KioskCrypto: $bad"
 # The card applications speak only CardChannel/CardConnection: never the PC/SC driver.
-bad=$(grep -rlE '^\s*(public |internal )?import (PCSC|CPCSCLite)$' Sources/SocialSecurityCard Sources/ResidentIDCard Sources/Identity Sources/Messages || true)
+bad=$(grep -rlE '^\s*(public |internal )?import (PCSC|CPCSCLite)$' Sources/Devices/SocialSecurityCard Sources/Devices/ResidentIDCard Sources/Base/Identity Sources/Base/Messages || true)
 [ -z "$bad" ] || kiosk_die "card applications must not import the PC/SC driver: $bad"
 
 # The bank interface knows no transport: no NIO, no HTTP client, no OpenSSL.
-bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/BankGateway | grep -vE 'import (Foundation|Identity|Messages)$' || true)
-[ -z "$bad" ] || kiosk_die "Sources/BankGateway may import only Foundation, Identity and Messages, found: $bad"
+bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Bank/BankGateway | grep -vE 'import (Foundation|Identity|Messages)$' || true)
+[ -z "$bad" ] || kiosk_die "BankGateway may import only Foundation, Identity and Messages, found: $bad"
 
 echo "==> building (debug, with tests)"
 mkdir -p "$KIOSK_STATE_DIR"

@@ -1,4 +1,5 @@
 import APDU
+import Bytes
 import CardCore
 import Identity
 import SocialSecurityCard
