@@ -137,11 +137,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Sources/Domain/Activation", swiftSettings: swiftSettings),
-        // Stand-ins for the flow's devices (demo, test mode and tests only): the simulated PIN pad and identity
-        // verifier. No production initializer defaults to them; kioskd picks them only in test mode.
+        // Stand-ins for the flow's devices and store (demo, test mode and tests only): the simulated PIN pad and
+        // identity verifier, the in-memory activation store. No production initializer defaults to them; kioskd picks them only in test mode.
         .target(
             name: "ActivationSimulators",
-            dependencies: ["Activation", "BankGateway", "KioskCrypto", "ResidentIDCard"],
+            dependencies: ["Activation", "BankGateway", "Bytes", "Journal", "KioskCrypto", "ResidentIDCard"],
             path: "Sources/Simulators/ActivationSimulators", swiftSettings: swiftSettings),
         // The devices that feed the flow: the smart-card system (PC/SC or mock) and the ID module's reader loop.
         .target(
@@ -298,7 +298,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "KioskProtocolTests", dependencies: ["Bytes", "KioskProtocol"], swiftSettings: swiftSettings),
-        .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "JournalTests", dependencies: ["ActivationSimulators", "Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ISO8583GatewayTests",
             dependencies: ["APDU", "BankGateway", "BankSimulator", "BankSimulatorServer", "Identity", "ISO8583", "ISO8583Gateway", "KioskCrypto", "TestSupport"],

@@ -111,7 +111,7 @@ import Testing
         #expect(last.status == 0, "\(last.error)")
 
         let journal = try Journal(path: journalPath)
-        let records = try journal.recent(limit: 10_000)
+        let records = try await journal.recent(limit: 10_000)
         let ledgerRun = try await runProduct("kiosk-bank-sim", ["ledger", "--url", url, "--json"])
         let ledger = try JSONDecoder().decode([SimulatedBank.LedgerEntry].self, from: Data(ledgerRun.output.utf8))
         let byKey = Dictionary(uniqueKeysWithValues: ledger.map { ($0.key, $0) })
@@ -133,7 +133,7 @@ import Testing
             default: break
             }
         }
-        #expect(try journal.integrityCheck() == "ok")
-        guard case .intact = try journal.verifyChain() else { Issue.record("audit chain broken"); return }
+        #expect(try await journal.integrityCheck() == "ok")
+        guard case .intact = try await journal.verifyChain() else { Issue.record("audit chain broken"); return }
     }
 }

@@ -41,7 +41,7 @@ struct ExecutorTests {
         let request = try request()
         let result = try await executor.execute(request)
         #expect(result.state == .approved)
-        #expect(try journal.audit(for: request.key.value).map(\.event) == ["intent", "state"])
+        #expect(try await journal.audit(for: request.key.value).map(\.event) == ["intent", "state"])
         #expect(await bank.ledger().first?.effects == 1)
     }
 
@@ -77,7 +77,7 @@ struct ExecutorTests {
         let (executor, bank, journal, path) = try self.make()
         let request = try request()
         // A crash right after the intent: the journal holds `pending`, the bank nothing.
-        try journal.begin(key: request.key.value, pan: request.card.pan, maskedPAN: "x", idNumber: request.cardholder.idNumber, maskedID: "y", gateway: "sim")
+        try await journal.begin(key: request.key.value, pan: request.card.pan, maskedPAN: "x", idNumber: request.cardholder.idNumber, maskedID: "y", gateway: "sim")
         await #expect(throws: ExecutionRefusal.unresolvedActivation(key: request.key.value)) { try await executor.execute(try TestSupport.request()) }
         let restarted = ActivationExecutor(journal: try Journal(path: path), gateway: executor.gateway, policy: Self.fast)
         #expect(try await restarted.resolveAll() == [request.key.value: .notApplied])
@@ -99,7 +99,7 @@ struct ExecutorTests {
         await manualBank.inject(.dropAfterApplying)
         let other = try TestSupport.request()
         #expect(try await manualExecutor.execute(other).state == .manual)
-        #expect(try journal.activation(other.key.value)?.state == .manual)
+        #expect(try await journal.activation(other.key.value)?.state == .manual)
         // The card is locked until an operator settles it, with a message of its own.
         let second = try TestSupport.request(pan: other.card.pan)
         do throws(ExecutionRefusal) {
@@ -109,7 +109,7 @@ struct ExecutorTests {
             #expect(error == .needsReconciliation(key: other.key.value))
             #expect(error.customerMessage.key == "activation.needsStaff" && !error.customerMessage.zhHans.isEmpty && !error.customerMessage.en.isEmpty)
         }
-        try journal.settle(other.key.value, applied: true, operator: "Li Wei", uid: 0)
+        try await journal.settle(other.key.value, applied: true, operator: "Li Wei", uid: 0)
         #expect(try await manualExecutor.execute(try TestSupport.request(pan: other.card.pan)).state == .approved)
     }
 
@@ -125,7 +125,7 @@ struct ExecutorTests {
         let request = try request()
         let result = try await executor.execute(request)
         #expect(result.state == .unknown)
-        #expect(try journal.activation(request.key.value)?.resolveAttempts == 1)
+        #expect(try await journal.activation(request.key.value)?.resolveAttempts == 1)
         await #expect(throws: ExecutionRefusal.unresolvedActivation(key: request.key.value)) {
             try await executor.execute(try TestSupport.request(pan: request.card.pan))
         }
@@ -222,7 +222,7 @@ struct ResolverTimingTests {
         let executor = ActivationExecutor(journal: journal, gateway: gateway, policy: ExecutorTests.fast)
         let request = try request()
         let sending = Task { try await executor.execute(request) }
-        #expect(await waitUntil(timeout: .seconds(5)) { (try? journal.activation(request.key.value))?.state == .pending })
+        #expect(await waitUntil(timeout: .seconds(5)) { (try? await journal.activation(request.key.value))?.state == .pending })
         #expect(try await executor.resolveRound(limit: 20, concurrency: 4).isEmpty, "the round took the activation in flight")
         #expect(try await executor.resolve(request.key.value).state == .pending, "a direct resolve of it touches nothing either")
         #expect(gateway.names == ["activate"], "\(gateway.names)")
@@ -237,7 +237,7 @@ struct ResolverTimingTests {
         let result = try await executor.execute(request)
         #expect(result.state == .notApplied)
         #expect(gateway.names == ["activate", "inquiry", "reversal", "settled"])
-        #expect(try journal.activation(request.key.value)?.detail?.contains("reversed to fence off a late arrival") == true)
+        #expect(try await journal.activation(request.key.value)?.detail?.contains("reversed to fence off a late arrival") == true)
     }
 
     @Test("inquiry 'not found' and a reversal that is not answered: still unknown, the card stays locked")
@@ -247,7 +247,7 @@ struct ResolverTimingTests {
         let result = try await executor.execute(request)
         #expect(result.state == .unknown)
         #expect(gateway.names.first == "activate" && gateway.names.dropFirst().first == "inquiry" && gateway.names.dropFirst(2).allSatisfy { $0 == "reversal" })
-        #expect(try journal.activation(request.key.value)?.state == .unknown)
+        #expect(try await journal.activation(request.key.value)?.state == .unknown)
         await #expect(throws: ExecutionRefusal.unresolvedActivation(key: request.key.value)) {
             try await executor.execute(try TestSupport.request(pan: request.card.pan))
         }

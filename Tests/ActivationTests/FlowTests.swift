@@ -35,12 +35,12 @@ struct FlowTests {
         #expect(await harness.waitForEnd() == .completed)
         let ledger = await harness.bank.ledger()
         #expect(ledger.count == 1 && ledger[0].effects == 1)
-        #expect(try harness.journal.recent().first?.state == .approved)
+        #expect(try await harness.journal.recent().first?.state == .approved)
         // Nothing the screen got carries the PIN, the full PAN or the full ID number.
         let everything = harness.events.map { "\($0)" }.joined(separator: "\n")
         #expect(!everything.contains("802461") && !everything.contains("440303198101011117"))
         // Every transition is in the audit trail, under the flow's id.
-        let audited = try harness.journal.audit().filter {
+        let audited = try await harness.journal.audit().filter {
             $0.event == "flow" && $0.detail.hasPrefix(harness.flow.id) && ($0.detail.contains(" stage ") || $0.detail.contains(" ended "))
         }
         #expect(audited.count == 9 && audited.contains { $0.detail.contains("ended completed") })
@@ -63,8 +63,8 @@ struct FlowTests {
             #expect(await harness.waitForStage(.confirmingPIN))
             await harness.type("802461")
             #expect(await harness.waitForStage(.takeCards), "\(state)")
-            let key = try #require(try harness.journal.recent().first?.key)
-            #expect(try harness.journal.recent().first?.state.rawValue == state)
+            let key = try #require(try await harness.journal.recent().first?.key)
+            #expect(try await harness.journal.recent().first?.state.rawValue == state)
             let result = harness.events.compactMap { if case .result(let state, let message, _) = $0 { (state, message) } else { nil } }.first
             #expect(result?.0 == state && result?.1.key == "bank.pending", "\(state): \(String(describing: result))")
             #expect(result?.1.arguments["reference"] == key && result?.1.zhHans.contains(key) == true && result?.1.en.contains(key) == true)
@@ -108,7 +108,7 @@ struct FlowTests {
             await harness.takeCards()
             #expect(await harness.waitForEnd() == .refused)
             #expect(await harness.bank.ledger().isEmpty)
-            #expect(try harness.journal.recent().isEmpty)
+            #expect(try await harness.journal.recent().isEmpty)
         }
         // A locked card fails while it is read: the reader's typed error reaches the screen.
         let locked = try FlowHarness()
@@ -294,7 +294,7 @@ struct FlowTests {
                 #expect(await harness.waitForEnd() == expected, "\(input) at PIN \(atPIN)")
                 #expect(await harness.bank.ledger().isEmpty)
                 #expect(!harness.pad.isEntering)
-                #expect(try harness.journal.recent().isEmpty)
+                #expect(try await harness.journal.recent().isEmpty)
             }
         }
     }
@@ -373,7 +373,7 @@ struct FlowTests {
         #expect(await harness.waitForStage(.takeCards))
         let ledger = await harness.bank.ledger()
         #expect(ledger.filter { $0.effects == 1 }.count == 1)
-        #expect(try harness.journal.recent().map(\.state).sorted { $0.rawValue < $1.rawValue } == [.approved, .declined])
+        #expect(try await harness.journal.recent().map(\.state).sorted { $0.rawValue < $1.rawValue } == [.approved, .declined])
     }
 
     @Test("a card with an unresolved activation is refused until the resolver settles it")
@@ -381,7 +381,7 @@ struct FlowTests {
         let first = try FlowHarness()
         let reading = try await FlowHarness.reading("v2-common")
         let pan = try #require(reading.bank?.pan)
-        try first.journal.begin(key: "left-open-1", pan: pan, maskedPAN: "x", idNumber: "440303198101011117", maskedID: "y", gateway: "sim")
+        try await first.journal.begin(key: "left-open-1", pan: pan, maskedPAN: "x", idNumber: "440303198101011117", maskedID: "y", gateway: "sim")
         try await first.present()
         #expect(await first.waitForStage(.confirming))
         await first.flow.send(.confirm)

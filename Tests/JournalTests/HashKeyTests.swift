@@ -11,8 +11,8 @@ struct HashKeyTests {
         for suffix in ["", "-wal", "-shm", ".hashkey"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
-    static func begin(_ journal: Journal, key: String) throws {
-        try journal.begin(key: key, pan: JournalTests.pan, maskedPAN: "622823*********5274", idNumber: JournalTests.id, maskedID: "440***********1117", gateway: "simulator")
+    static func begin(_ journal: Journal, key: String) async throws {
+        try await journal.begin(key: key, pan: JournalTests.pan, maskedPAN: "622823*********5274", idNumber: JournalTests.id, maskedID: "440***********1117", gateway: "simulator")
     }
 
     /// Every byte of the database, its WAL and shared memory.
@@ -21,7 +21,7 @@ struct HashKeyTests {
     }
 
     /// The key file's text, trimmed.
-    static func keyText(_ path: String) throws -> String {
+    static func keyText(_ path: String) async throws -> String {
         let data = try #require(FileManager.default.contents(atPath: path + ".hashkey"))
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -29,24 +29,24 @@ struct HashKeyTests {
     static func mode(_ path: String) -> Int? { (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil }
 
     @Test("a new journal creates its key file 0600 beside the database; the database never holds the key")
-    func newJournal() throws {
+    func newJournal() async throws {
         let path = JournalTests.temporaryPath()
         defer { Self.remove(path) }
         let fingerprint: String
         do {
             let journal = try Journal(path: path)
             #expect(journal.hashKeyPath == path + ".hashkey")
-            try Self.begin(journal, key: "key-00000001")
+            try await Self.begin(journal, key: "key-00000001")
             fingerprint = journal.fingerprint(JournalTests.pan)
         }
         #expect(Self.mode(path + ".hashkey") == 0o600)
-        let key = try Self.keyText(path)
+        let key = try await Self.keyText(path)
         #expect(key.count == 32)
         let bytes = Self.databaseBytes(path)
         #expect(bytes.range(of: Data(key.uppercased().utf8)) == nil && bytes.range(of: Data(key.lowercased().utf8)) == nil, "the key is in the database")
         let reopened = try Journal(path: path)
         #expect(reopened.fingerprint(JournalTests.pan) == fingerprint, "the same key after a restart")
-        #expect(throws: JournalError.cardHasUnresolvedActivation(key: "key-00000001")) { try Self.begin(reopened, key: "key-00000002") }
+        await #expect(throws: JournalError.cardHasUnresolvedActivation(key: "key-00000001")) { try await Self.begin(reopened, key: "key-00000002") }
     }
 
     @Test("an older journal with its key inside: moved to the file on open, gone from the database, fingerprints unchanged")
@@ -56,11 +56,11 @@ struct HashKeyTests {
         let fingerprint: String
         do {
             let journal = try Journal(path: path)
-            try Self.begin(journal, key: "key-00000001")
+            try await Self.begin(journal, key: "key-00000001")
             fingerprint = journal.fingerprint(JournalTests.pan)
         }
         // Make it the journal an earlier kioskd wrote: the key in the meta table, no key file.
-        let key = try Self.keyText(path)
+        let key = try await Self.keyText(path)
         try FileManager.default.removeItem(atPath: path + ".hashkey")
         let insert = try await runProcess("/usr/bin/sqlite3", [path, "INSERT INTO meta (name, value) VALUES ('salt', '\(key)');"])
         #expect(insert.status == 0, "\(insert.error)")
@@ -68,20 +68,20 @@ struct HashKeyTests {
 
         let migrated = try Journal(path: path)
         #expect(migrated.fingerprint(JournalTests.pan) == fingerprint)
-        #expect(throws: JournalError.cardHasUnresolvedActivation(key: "key-00000001")) { try Self.begin(migrated, key: "key-00000002") }
+        await #expect(throws: JournalError.cardHasUnresolvedActivation(key: "key-00000001")) { try await Self.begin(migrated, key: "key-00000002") }
         #expect(Self.mode(path + ".hashkey") == 0o600)
         #expect(String(data: FileManager.default.contents(atPath: path + ".hashkey") ?? Data(), encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines) == key)
         #expect(Self.databaseBytes(path).range(of: Data(key.utf8)) == nil, "the key's bytes are still in the database or its WAL")
         let rows = try await runProcess("/usr/bin/sqlite3", [path, "SELECT COUNT(*) FROM meta WHERE name = 'salt';"])
         #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
-        #expect(try migrated.integrityCheck() == "ok")
+        #expect(try await migrated.integrityCheck() == "ok")
     }
 
     @Test("a journal with activations and no key file, a key file of another journal, a key file others can read: refused, named")
     func refusals() async throws {
         let path = JournalTests.temporaryPath()
         defer { Self.remove(path) }
-        do { try Self.begin(try Journal(path: path), key: "key-00000001") }
+        do { try await Self.begin(try Journal(path: path), key: "key-00000001") }
         let saved = try #require(FileManager.default.contents(atPath: path + ".hashkey"))
 
         try FileManager.default.removeItem(atPath: path + ".hashkey")
@@ -100,7 +100,7 @@ struct HashKeyTests {
             "\(error)".contains("readable by its group or others (mode 640)") && "\(error)".contains("chmod 600")
         }
         chmod(path + ".hashkey", 0o600)
-        #expect(try Journal(path: path).activation("key-00000001") != nil)
+        #expect(try await Journal(path: path).activation("key-00000001") != nil)
 
         // An older journal (key inside) next to a key file that is not its own.
         let insert = try await runProcess("/usr/bin/sqlite3", [path, "INSERT INTO meta (name, value) VALUES ('salt', '00112233445566778899AABBCCDDEEF0');"])
@@ -123,7 +123,7 @@ struct HashKeyTests {
     }
 
     @Test("the key file may be given (a systemd credential): a new journal uses it; no file is written beside the database")
-    func givenKeyFile() throws {
+    func givenKeyFile() async throws {
         let path = JournalTests.temporaryPath()
         let keyFile = JournalTests.temporaryPath() + ".credential"
         defer {

@@ -408,10 +408,10 @@ struct DaemonFlowTests {
         do {
             // An earlier activation of the demo card whose answer was lost at a bank with neither inquiry nor reversal.
             let journal = try Journal(path: path)
-            try journal.begin(
+            try await journal.begin(
                 key: "manual-demo-0001", pan: "6228230029000005274", maskedPAN: "622823*********5274", idNumber: "440303198101011117",
                 maskedID: "440***********1117", gateway: "a bank without inquiry or reversal")
-            try journal.record("manual-demo-0001", state: .manual, detail: "the bank offers no inquiry and no reversal: reconcile by hand")
+            try await journal.record("manual-demo-0001", state: .manual, detail: "the bank offers no inquiry and no reversal: reconcile by hand")
         }
         let daemon = try await MockDaemon(arguments: ["--journal", path] + (root ? ["--socket-group", "65534"] : []))
         let screen = try Screen.start(daemon)
@@ -529,8 +529,8 @@ struct DaemonFlowTests {
             for index in 0..<50 {
                 let key = String(format: "orphan-%04d", index)
                 let pan = String(format: "62282300290%08d", index)
-                try journal.begin(key: key, pan: pan, maskedPAN: Masking.pan(pan), idNumber: "440303198101011117", maskedID: "440***********1117", gateway: "http-json")
-                try journal.record(key, state: .unknown, detail: "the daemon stopped before the answer")
+                try await journal.begin(key: key, pan: pan, maskedPAN: Masking.pan(pan), idNumber: "440303198101011117", maskedID: "440***********1117", gateway: "http-json")
+                try await journal.record(key, state: .unknown, detail: "the daemon stopped before the answer")
                 if index % 2 == 0 {
                     let outcome = await direct.activate(try request(pan: pan, key: IdempotencyKey(key)!))
                     guard case .approved = outcome else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "\(key): \(outcome)"]) }
@@ -567,7 +567,7 @@ struct DaemonFlowTests {
         let journal = try Journal(path: journalPath)
         for index in 0..<50 {
             let key = String(format: "orphan-%04d", index)
-            let finals = try journal.audit(for: key).filter { $0.detail.contains("→ approved") || $0.detail.contains("→ notApplied") }
+            let finals = try await journal.audit(for: key).filter { $0.detail.contains("→ approved") || $0.detail.contains("→ notApplied") }
             #expect(finals.count == 1, "\(key) settled \(finals.count) times: \(finals.map(\.detail))")
         }
         #expect(await bank.ledger().allSatisfy { $0.effects <= 1 })

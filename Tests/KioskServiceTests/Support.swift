@@ -18,7 +18,7 @@ import UnixSocket
 /// device inputs the test sends itself.
 final class TestHost: KioskHost {
     let bank = SimulatedBank()
-    let journal: Journal
+    let journal: any ActivationStore
     let executor: ActivationExecutor
     let pad: SimulatedPINPad
     let flows = Mutex<[ActivationFlow]>([])

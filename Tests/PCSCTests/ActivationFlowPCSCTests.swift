@@ -130,7 +130,7 @@ extension PCSCIntegrationTests {
             #expect(end == .completed)
             let ledger = await rig.bank.ledger()
             #expect(ledger.count == 1 && ledger.first?.effects == 1)
-            #expect(try rig.journal.recent().first?.state == .approved)
+            #expect(try await rig.journal.recent().first?.state == .approved)
             #expect(rig.events.withLock { $0.contains { if case .result("approved", _, _) = $0 { true } else { false } } })
             await rig.finish()
         }
@@ -150,7 +150,7 @@ extension PCSCIntegrationTests {
             driver.cancel()
             #expect(end == .cardRemoved, "\(rig.events.withLock { $0 })")
             #expect(await rig.bank.ledger().isEmpty)
-            #expect(try rig.journal.recent().isEmpty)
+            #expect(try await rig.journal.recent().isEmpty)
             await rig.finish()
         }
     }

@@ -48,7 +48,8 @@ struct CrashWorker: AsyncParsableCommand {
             })
         let settled = try await executor.resolveAll()
         if !settled.isEmpty { print("resolved at start: \(settled.count)") }
-        for index in self.from..<self.to where try journal.activation(Self.key(index)) == nil {
+        for index in self.from..<self.to {
+            guard try await journal.activation(Self.key(index)) == nil else { continue }
             let result = try await executor.execute(try Self.request(index))
             print("\(Self.key(index)) \(result.state.rawValue)")
         }

@@ -17,7 +17,7 @@ import Synchronization
 /// attached for each `Activation.Start`.
 final class DaemonHost: KioskHost {
     let system: any SmartCardSystem
-    let journal: Journal
+    let journal: any ActivationStore
     let executor: ActivationExecutor
     let pinPad: any PINPad
     let verifier: any IdentityVerifier

@@ -89,10 +89,10 @@ struct DemoService: Service {
         for entry in await bank.ledger() {
             self.logger.info("demo: bank ledger: \(entry.key) \(entry.state.rawValue) effects \(entry.effects) ref \(entry.bankReference ?? "-") \(entry.maskedPAN)")
         }
-        for record in try journal.recent(limit: 5) {
+        for record in try await journal.recent(limit: 5) {
             self.logger.info("demo: journal: \(record.key) \(record.state.rawValue) \(record.maskedPAN) \(record.maskedID) ref \(record.bankReference ?? "-")")
         }
-        let chain = try journal.verifyChain()
+        let chain = try await journal.verifyChain()
         self.logger.info("demo: \(chain); flow ended: \(end.rawValue)")
         await gateway.shutdown()
         await server.stop()

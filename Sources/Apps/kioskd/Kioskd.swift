@@ -185,7 +185,7 @@ struct Kioskd: AsyncParsableCommand {
         do { gateway = try registry.makeGateway(for: profile) } catch { throw ValidationError("bank profile: \(error)") }
         try FileManager.default.createDirectory(atPath: (journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let journal = try Journal(path: journalPath, hashKeyFile: settings.journalHashKeyFile)
-        let purged = try journal.purge(olderThanDays: settings.journalRetentionDays)
+        let purged = try await journal.purge(olderThanDays: settings.journalRetentionDays)
         if purged > 0 { logger.info("journal retention", metadata: ["purged": "\(purged)", "days": "\(settings.journalRetentionDays)"]) }
         let executor = ActivationExecutor(journal: journal, gateway: gateway)
         let metrics = PrometheusCollectorRegistry()

@@ -101,7 +101,8 @@ public enum ExecutionRefusal: Error, Hashable, Sendable, ExplainedError {
 /// byte goes out, every answer is journaled, and an `unknown` outcome is settled by inquiry and then
 /// reversal (with backoff), never by sending the activation again with a new key.
 public final class ActivationExecutor: Sendable {
-    public let journal: Journal
+    /// Where activations are kept (the SQLite ``Journal`` in the daemon).
+    public let journal: any ActivationStore
     public let gateway: any BankGateway
     public let policy: ResolverPolicy
     private let observer: (@Sendable (ActivationStep, String) -> Void)?
@@ -114,7 +115,7 @@ public final class ActivationExecutor: Sendable {
     private func release(_ key: String) { _ = self.busy.withLock { $0.remove(key) } }
 
     /// - Parameter observer: told at every step boundary (activation key); runs inline, keep it short.
-    public init(journal: Journal, gateway: any BankGateway, policy: ResolverPolicy = ResolverPolicy(), observer: (@Sendable (ActivationStep, String) -> Void)? = nil) {
+    public init(journal: any ActivationStore, gateway: any BankGateway, policy: ResolverPolicy = ResolverPolicy(), observer: (@Sendable (ActivationStep, String) -> Void)? = nil) {
         self.journal = journal
         self.gateway = gateway
         self.policy = policy
@@ -128,7 +129,7 @@ public final class ActivationExecutor: Sendable {
         guard self.claim(request.key.value) else { throw .journalStopped("activation key \(request.key.value) is already in use") }
         defer { self.release(request.key.value) }
         do {
-            try self.journal.begin(
+            _ = try await self.journal.begin(
                 key: request.key.value, pan: request.card.pan, maskedPAN: Masking.pan(request.card.pan), idNumber: request.cardholder.idNumber,
                 maskedID: Masking.citizenID(request.cardholder.idNumber), gateway: "\(self.gateway.profile.name) (\(self.gateway.profile.kind))")
         } catch {
@@ -139,21 +140,22 @@ public final class ActivationExecutor: Sendable {
             }
         }
         self.observer?(.intentJournaled, request.key.value)
+        let sentAt = Date()
         let started = ContinuousClock.now
         let outcome = await self.gateway.activate(request)
         let elapsed = ContinuousClock.now - started
         Timer(label: "kiosk_gateway_latency_seconds", dimensions: [("kind", self.gateway.profile.kind)], preferredDisplayUnit: .seconds)
             .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         self.observer?(.bankAnswered, request.key.value)
-        let state = try self.journalOutcome(request.key.value, outcome)
+        let state = try await self.journalOutcome(request.key.value, outcome)
         self.observer?(.resultJournaled, request.key.value)
         if state.isFinal { await self.gateway.settled(request.key) }
-        let result = state == .unknown ? try await self.resolveClaimed(request.key.value) : ExecutionResult(key: request.key.value, state: state, outcome: outcome)
+        let result = state == .unknown ? try await self.resolveClaimed(request.key.value, sentAt: sentAt) : ExecutionResult(key: request.key.value, state: state, outcome: outcome)
         Counter(label: "kiosk_activations_total", dimensions: [("state", result.state.rawValue)]).increment()
         return result
     }
 
-    private func journalOutcome(_ key: String, _ outcome: ActivationOutcome) throws(ExecutionRefusal) -> ActivationState {
+    private func journalOutcome(_ key: String, _ outcome: ActivationOutcome) async throws(ExecutionRefusal) -> ActivationState {
         let state: ActivationState
         var reference: String?
         var code: String?
@@ -168,7 +170,7 @@ public final class ActivationExecutor: Sendable {
         case .unknown: state = .unknown
         }
         do {
-            try self.journal.record(key, state: state, bankReference: reference, bankCode: code, detail: outcome.operatorMessage)
+            try await self.journal.record(key, state: state, bankReference: reference, bankCode: code, detail: outcome.operatorMessage, resolveAttempt: false)
         } catch {
             throw .journalStopped(error.description)
         }
@@ -188,16 +190,18 @@ public final class ActivationExecutor: Sendable {
     public func resolve(_ key: String) async throws(ExecutionRefusal) -> ExecutionResult {
         guard self.claim(key) else {
             // Another task is sending or resolving it: report what the journal says, touch nothing.
-            let record = try? self.journal.activation(key)
+            let record = try? await self.journal.activation(key)
             return ExecutionResult(key: key, state: record?.state ?? .unknown, outcome: record.map(Self.outcome(for:)) ?? .unknown(detail: "in progress"))
         }
         defer { self.release(key) }
         return try await self.resolveClaimed(key)
     }
 
-    private func resolveClaimed(_ key: String) async throws(ExecutionRefusal) -> ExecutionResult {
+    /// - Parameter sentAt: when the request went to the bank, when this process sent it; else the intent's
+    ///   time stands in (a restart: long past by now).
+    private func resolveClaimed(_ key: String, sentAt: Date? = nil) async throws(ExecutionRefusal) -> ExecutionResult {
         guard let idempotencyKey = IdempotencyKey(key) else { throw .journalStopped("journal holds an invalid key \(key)") }
-        let record = try? self.journal.activation(key)
+        let record = try? await self.journal.activation(key)
         if let record, record.state.isFinal {
             return ExecutionResult(key: key, state: record.state, outcome: Self.outcome(for: record))
         }
@@ -211,7 +215,8 @@ public final class ActivationExecutor: Sendable {
         var notFound = false
         if capabilities.supportsQuery {
             let response = self.gateway.profile.timeouts.responseMilliseconds
-            let sent = record?.createdAt ?? Date()
+            // From the send, not the intent: the intent's write (an fsync) may have taken a while before it.
+            let sent = sentAt ?? record?.createdAt ?? Date()
             let remaining = Int64((sent.addingTimeInterval(Double(response) / 1000).timeIntervalSinceNow * 1000).rounded(.up))
             var wait = max(delay, .milliseconds(min(remaining, Int64(response))))
             inquiries: for _ in 0..<self.policy.inquiries {
@@ -254,7 +259,8 @@ public final class ActivationExecutor: Sendable {
             }
         }
         do {
-            try self.journal.record(key, state: .unknown, detail: "still unknown after a resolver round: \(last)", resolveAttempt: true)
+            try await self.journal.record(
+                key, state: .unknown, bankReference: nil, bankCode: nil, detail: "still unknown after a resolver round: \(last)", resolveAttempt: true)
         } catch {
             throw .journalStopped(error.description)
         }
@@ -271,7 +277,7 @@ public final class ActivationExecutor: Sendable {
     /// at a time; those this process is sending or resolving are left alone. Returns each one's state after it.
     public func resolveRound(limit: Int, concurrency: Int) async throws(ExecutionRefusal) -> [String: ActivationState] {
         let open: [ActivationRecord]
-        do { open = try self.journal.unresolved() } catch { throw .journalStopped(error.description) }
+        do { open = try await self.journal.unresolved() } catch { throw .journalStopped(error.description) }
         let keys = Array(open.map(\.key).filter { key in !self.busy.withLock { $0.contains(key) } }.prefix(max(limit, 0)))
         let answers = await withTaskGroup(of: (String, Result<ActivationState, ExecutionRefusal>).self) { group in
             var answers: [(String, Result<ActivationState, ExecutionRefusal>)] = []
@@ -305,7 +311,7 @@ public final class ActivationExecutor: Sendable {
 
     private func settle(_ key: String, _ state: ActivationState, detail: String, reference: String?) async throws(ExecutionRefusal) {
         do {
-            try self.journal.record(key, state: state, bankReference: reference, detail: detail, resolveAttempt: true)
+            try await self.journal.record(key, state: state, bankReference: reference, bankCode: nil, detail: detail, resolveAttempt: true)
         } catch {
             throw .journalStopped(error.description)
         }
@@ -320,7 +326,7 @@ public final class ActivationExecutor: Sendable {
     public func settleByOperator(_ key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError) {
         guard self.claim(key) else { throw .busy(key: key) }
         defer { self.release(key) }
-        try self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)
+        try await self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)
         if let idempotencyKey = IdempotencyKey(key) { await self.gateway.settled(idempotencyKey) }
     }
 

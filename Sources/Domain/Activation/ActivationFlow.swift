@@ -107,14 +107,14 @@ public actor ActivationFlow {
     private func idCardLeft() {
         self.idPresent = false
         if case .ended = self.state { return }
-        try? self.executor.journal.note("flow", detail: "\(self.id) ID card no longer found (kept: it was read)")
+        self.executor.journal.post("flow", detail: "\(self.id) ID card no longer found (kept: it was read)")
     }
 
     /// The module found a document but could not read it (a corrupt answer, an authentication failure):
     /// nothing is wrong with the kiosk, so the flow keeps waiting and the screen asks for the card again.
     private func idCardReadFailed(_ error: IDModuleError) {
         guard case .waiting(nil, _, _) = self.state else {
-            try? self.executor.journal.note("flow", detail: "\(self.id) ID card read failed after it was read (ignored): \(error.reasonCode)")
+            self.executor.journal.post("flow", detail: "\(self.id) ID card read failed after it was read (ignored): \(error.reasonCode)")
             return
         }
         self.emit(.notice(error.customerMessage, operatorMessage: error.operatorMessage))
@@ -303,7 +303,7 @@ public actor ActivationFlow {
         self.pinTask?.cancel()
         let pad = self.pinPad
         Task { await pad.cancelEntry() }
-        try? self.executor.journal.note("flow", detail: "\(self.id) ended \(end.rawValue): \(operatorMessage)")
+        self.executor.journal.post("flow", detail: "\(self.id) ended \(end.rawValue): \(operatorMessage)")
         if self.cardPresent {
             self.state = .takeCards
             self.enter(.takeCards)
@@ -344,7 +344,7 @@ public actor ActivationFlow {
         self.extended = false
         // Every transition goes to the audit trail (no personal data). A stopped journal is not retried
         // here: the bank step refuses to run on it and the flow goes out of service there.
-        try? self.executor.journal.note("flow", detail: "\(self.id) stage \(stage.rawValue)")
+        self.executor.journal.post("flow", detail: "\(self.id) stage \(stage.rawValue)")
         self.emit(.stage(stage, stage.customerMessage))
         self.startTimer()
     }
@@ -380,7 +380,7 @@ public actor ActivationFlow {
             return
         }
         if self.stage == .takeCards {
-            try? self.executor.journal.note("flow", detail: "cards not taken within \(self.timeouts.takeCards)")
+            self.executor.journal.post("flow", detail: "cards not taken within \(self.timeouts.takeCards)")
             self.close(self.end ?? .completed)
         } else {
             self.finish(.timedOut, operatorMessage: "stage \(self.stage.rawValue) timed out")

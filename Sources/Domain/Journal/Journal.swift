@@ -119,19 +119,15 @@ public final class Journal: Sendable {
     }
 
     /// The schema versions applied, oldest first.
-    public func appliedMigrations() throws -> [String] {
-        try self.database.read { db in try Array(Self.migrator.appliedMigrations(db)) }
+    public func appliedMigrations() async throws(JournalError) -> [String] {
+        try await self.read { db in try Array(Self.migrator.appliedMigrations(db)) }
     }
 
     /// The durability settings in force on the writing connection: `journal_mode` and `synchronous`
     /// (2 = FULL).
-    public func durability() throws(JournalError) -> (journalMode: String, synchronous: Int) {
-        do {
-            return try self.database.write { db in
-                (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
-            }
-        } catch {
-            throw .unusable("\(error)")
+    public func durability() async throws(JournalError) -> (journalMode: String, synchronous: Int) {
+        try await self.write { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
         }
     }
 
@@ -150,12 +146,12 @@ public final class Journal: Sendable {
     @discardableResult
     public func begin(
         key: String, pan: String, maskedPAN: String, idNumber: String, maskedID: String, gateway: String
-    ) throws(JournalError) -> ActivationRecord {
+    ) async throws(JournalError) -> ActivationRecord {
         let now = self.clock()
         let record = ActivationRecord(
             key: key, cardHash: self.fingerprint(pan), maskedPAN: maskedPAN, maskedID: maskedID, idHash: self.fingerprint(idNumber),
             gateway: gateway, state: .pending, createdAt: now, updatedAt: now)
-        try self.write { db throws in
+        try await self.write { db throws in
             if let open = try Row.fetchOne(
                 db, sql: "SELECT key, state FROM activation WHERE cardHash = ? AND state IN ('pending', 'unknown', 'manual')", arguments: [record.cardHash])
             {
@@ -180,9 +176,9 @@ public final class Journal: Sendable {
     public func record(
         _ key: String, state: ActivationState, bankReference: String? = nil, bankCode: String? = nil, detail: String? = nil,
         resolveAttempt: Bool = false
-    ) throws(JournalError) {
+    ) async throws(JournalError) {
         let now = self.clock()
-        try self.write { db throws in
+        try await self.write { db throws in
             guard let current = try String.fetchOne(db, sql: "SELECT state FROM activation WHERE key = ?", arguments: [key]) else {
                 throw JournalError.notFound(key: key)
             }
@@ -206,9 +202,9 @@ public final class Journal: Sendable {
     /// again; the audit chain records who settled it and what they found. (Use
     /// ``ActivationExecutor/settleByOperator`` in a running daemon: it keeps the resolver off the key.)
     /// - Throws: `notFound`, or `notManual` when the activation is not waiting for an operator.
-    public func settle(_ key: String, applied: Bool, operator name: String, uid: UInt32, note: String? = nil) throws(JournalError) {
+    public func settle(_ key: String, applied: Bool, operator name: String, uid: UInt32, note: String? = nil) async throws(JournalError) {
         let now = self.clock()
-        try self.write { db throws in
+        try await self.write { db throws in
             guard let current = try String.fetchOne(db, sql: "SELECT state FROM activation WHERE key = ?", arguments: [key]) else {
                 throw JournalError.notFound(key: key)
             }
@@ -223,31 +219,41 @@ public final class Journal: Sendable {
     }
 
     /// Adds an audit entry that belongs to no activation (daemon start, configuration, purge).
-    public func note(_ event: String, detail: String) throws(JournalError) {
+    public func note(_ event: String, detail: String) async throws(JournalError) {
         let now = self.clock()
-        try self.write { db throws in try self.appendAudit(db, at: now, activation: nil, event: event, detail: detail) }
+        try await self.write { db throws in try self.appendAudit(db, at: now, activation: nil, event: event, detail: detail) }
+    }
+
+    /// ``note(_:detail:)`` without waiting: queued on the journal's writer queue behind every earlier write,
+    /// so notes keep their order. A failure stops the journal as any failed write does.
+    public func post(_ event: String, detail: String) {
+        guard self.failure.withLock({ $0 }) == nil else { return }
+        let now = self.clock()
+        self.database.asyncWrite { db in try self.appendAudit(db, at: now, activation: nil, event: event, detail: detail) } completion: { _, result in
+            if case .failure(let error) = result { self.failure.withLock { $0 = $0 ?? "\(error)" } }
+        }
     }
 
     // MARK: Reads
 
-    public func activation(_ key: String) throws(JournalError) -> ActivationRecord? {
-        try self.read { db in try Self.fetchRecords(db, sql: "SELECT * FROM activation WHERE key = ?", arguments: [key]).first }
+    public func activation(_ key: String) async throws(JournalError) -> ActivationRecord? {
+        try await self.read { db in try Self.fetchRecords(db, sql: "SELECT * FROM activation WHERE key = ?", arguments: [key]).first }
     }
 
     /// Activations the resolver must settle (`pending`, `unknown`), oldest first.
-    public func unresolved() throws(JournalError) -> [ActivationRecord] {
-        try self.read { db in
+    public func unresolved() async throws(JournalError) -> [ActivationRecord] {
+        try await self.read { db in
             try Self.fetchRecords(db, sql: "SELECT * FROM activation WHERE state IN ('pending', 'unknown') ORDER BY createdAt", arguments: [])
         }
     }
 
     /// The newest activations first.
-    public func recent(limit: Int = 50) throws(JournalError) -> [ActivationRecord] {
-        try self.read { db in try Self.fetchRecords(db, sql: "SELECT * FROM activation ORDER BY createdAt DESC, key LIMIT ?", arguments: [limit]) }
+    public func recent(limit: Int = 50) async throws(JournalError) -> [ActivationRecord] {
+        try await self.read { db in try Self.fetchRecords(db, sql: "SELECT * FROM activation ORDER BY createdAt DESC, key LIMIT ?", arguments: [limit]) }
     }
 
-    public func audit(for key: String? = nil) throws(JournalError) -> [AuditEntry] {
-        try self.read { db in
+    public func audit(for key: String? = nil) async throws(JournalError) -> [AuditEntry] {
+        try await self.read { db in
             let rows =
                 key == nil
                 ? try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY seq")
@@ -257,16 +263,16 @@ public final class Journal: Sendable {
     }
 
     /// SQLite's own `PRAGMA integrity_check`: `ok` or the problems it found.
-    public func integrityCheck() throws(JournalError) -> String {
-        try self.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    public func integrityCheck() async throws(JournalError) -> String {
+        try await self.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
     }
 
     // MARK: Audit chain
 
     /// Recomputes every entry's hash from the anchor on: any edited, deleted, inserted or reordered entry
     /// breaks the chain at that point.
-    public func verifyChain() throws(JournalError) -> ChainReport {
-        try self.read { db in
+    public func verifyChain() async throws(JournalError) -> ChainReport {
+        try await self.read { db in
             let anchor = try Row.fetchOne(db, sql: "SELECT seq, hash FROM chainAnchor WHERE id = 1")
             var previous: String = anchor?["hash"] ?? Self.genesis
             var expectedSeq: Int64 = (anchor?["seq"] as Int64? ?? 0) + 1
@@ -320,9 +326,10 @@ public final class Journal: Sendable {
     /// the last deleted entry's hash becomes the chain's anchor, so the rest still verifies. Unsettled
     /// activations are never purged. Returns how many activations went.
     @discardableResult
-    public func purge(olderThanDays days: Int) throws(JournalError) -> Int {
+    public func purge(olderThanDays days: Int) async throws(JournalError) -> Int {
         let cutoff = self.clock().addingTimeInterval(-Double(days) * 86_400)
-        return try self.write { db throws -> Int in
+        let now = self.clock()
+        return try await self.write { db throws -> Int in
             try db.execute(
                 sql: "DELETE FROM activation WHERE updatedAt < ? AND state IN ('approved', 'declined', 'notApplied')", arguments: [cutoff])
             let removed = db.changesCount
@@ -332,20 +339,27 @@ public final class Journal: Sendable {
                 try db.execute(sql: "DELETE FROM audit WHERE seq <= ?", arguments: [seq])
                 try db.execute(sql: "INSERT OR REPLACE INTO chainAnchor (id, seq, hash) VALUES (1, ?, ?)", arguments: [seq, hash])
             }
-            try self.appendAudit(db, at: self.clock(), activation: nil, event: "purge", detail: "\(removed) activations older than \(days) days")
+            try self.appendAudit(db, at: now, activation: nil, event: "purge", detail: "\(removed) activations older than \(days) days")
             return removed
         }
     }
 
     // MARK: Plumbing
 
-    private func write<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+    /// Runs `body` in a transaction on GRDB's writer queue: the caller's thread (the cooperative pool) only
+    /// waits, it never blocks on SQLite or fsync. Not cancellable: a write that was asked for is carried out,
+    /// so a screen that goes away cannot lose an activation's intent or its outcome.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JournalError) -> T {
         if let reason = self.failure.withLock({ $0 }) { throw .stopped(reason) }
-        do {
-            return try self.database.write { db in try body(db) }
-        } catch let error as JournalError {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            self.database.asyncWrite(body) { _, result in continuation.resume(returning: result) }
+        }
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error as JournalError):
             throw error
-        } catch {
+        case .failure(let error):
             // Not retried: after a failed write or fsync the file's state is not known to be what we think.
             let reason = "\(error)"
             self.failure.withLock { $0 = $0 ?? reason }
@@ -353,13 +367,15 @@ public final class Journal: Sendable {
         }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
-        do {
-            return try self.database.read { db in try body(db) }
-        } catch let error as JournalError {
-            throw error
-        } catch {
-            throw .unusable("read failed: \(error)")
+    /// Runs `body` on one of GRDB's reader connections (its own queue), off the caller's thread.
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JournalError) -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            self.database.asyncRead { access in continuation.resume(returning: Result { try body(try access.get()) }) }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error as JournalError): throw error
+        case .failure(let error): throw .unusable("read failed: \(error)")
         }
     }
 

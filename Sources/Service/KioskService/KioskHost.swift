@@ -11,7 +11,8 @@ public protocol KioskHost: Sendable {
     func deviceInformation() -> JSONValue
     /// `Readers.List`'s payload.
     func readers() async throws -> JSONValue
-    var journal: Journal { get }
+    /// Where activations are kept (``Journal`` in the daemon).
+    var journal: any ActivationStore { get }
     /// A new flow, started, with its devices feeding it; `nil` when the kiosk cannot serve now.
     func startActivation(language: String) async -> ActivationFlow?
     /// Reader, card and daemon status changes, for every client (`Common.StatusChangedEvent`).
@@ -25,7 +26,7 @@ public protocol KioskHost: Sendable {
 extension KioskHost {
     public func metricsText() -> String { "" }
     public func settle(key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError) {
-        try self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)
+        try await self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)
     }
 }
 

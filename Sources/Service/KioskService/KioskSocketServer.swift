@@ -331,7 +331,7 @@ public final class KioskSocketServer: Sendable {
         case "Journal.Recent":
             let limit = min(max(command.payload["limit"]?.int ?? 20, 1), 500)
             do {
-                let records = try self.host.journal.recent(limit: limit)
+                let records = try await self.host.journal.recent(limit: limit)
                 complete(.success, "OK", ["activations": .array(records.map(Wire.record))])
             } catch {
                 complete(.internalError, error.description)
@@ -360,7 +360,7 @@ public final class KioskSocketServer: Sendable {
             }
         case "Journal.Verify":
             do {
-                switch try self.host.journal.verifyChain() {
+                switch try await self.host.journal.verifyChain() {
                 case .intact(let entries): complete(.success, "OK", ["intact": true, "entries": .number(Double(entries))])
                 case .broken(let seq, let reason):
                     complete(.success, "OK", ["intact": false, "brokenAt": .number(Double(seq)), "reason": .string(reason)])

@@ -1,5 +1,5 @@
 public import Activation
-public import BankGateway
+import BankGateway
 public import KioskCrypto
 import Synchronization
 
