@@ -101,7 +101,7 @@ public final class ISO8583Gateway: BankGateway {
         let stan: String
         let bytes: [UInt8]
         do {
-            let allocated = try self.state.nextSTAN()
+            let allocated = try await self.state.nextSTAN()
             stan = allocated.stan
             bytes = try self.wire.frame(try self.wire.encode(self.wire.signOn(stan: stan, batch: self.state.batch), macKey: nil))
         } catch {
@@ -118,7 +118,7 @@ public final class ISO8583Gateway: BankGateway {
         guard let field62 = reply[62], let keyBytes = try? Hex.decode(field62) else { return .failure(.signOn("the 0810 carries no keys (field 62)")) }
         do {
             let keys = try WorkingKeys(signOnField62: keyBytes, masterKey: self.settings.masterKey, algorithm: self.settings.keyAlgorithm)
-            if let sixty = reply[60], sixty.count >= 8 { try? self.state.setBatch(String(sixty.dropFirst(2).prefix(6))) }
+            if let sixty = reply[60], sixty.count >= 8 { try? await self.state.setBatch(String(sixty.dropFirst(2).prefix(6))) }
             self.keys.withLock { $0 = keys }
             return .success(keys)
         } catch {
@@ -145,7 +145,7 @@ public final class ISO8583Gateway: BankGateway {
         defer { _ = self.inFlight.withLock { $0.remove(request.key.value) } }
         let original: OriginalRecord
         do {
-            original = try self.state.original(for: request.key.value) { stan, stamp, batch in
+            original = try await self.state.original(for: request.key.value) { stan, stamp, batch in
                 var record = OriginalRecord(
                     key: request.key.value, mti: self.settings.activationMTI, processingCode: self.settings.activationProcessingCode, stan: stan,
                     date: stamp.date, time: stamp.time, batch: batch, maskedPAN: Masking.pan(request.card.pan), day: stamp.day)
@@ -215,7 +215,7 @@ public final class ISO8583Gateway: BankGateway {
     }
 
     /// The journal settled `key`: its original may go after the retention days.
-    public func settled(_ key: IdempotencyKey) async { try? self.state.markSettled(key.value) }
+    public func settled(_ key: IdempotencyKey) async { try? await self.state.markSettled(key.value) }
 
     public func queryStatus(_ key: IdempotencyKey) async -> StatusOutcome {
         if let answer = self.late.withLock({ $0[key.value] }), let code = answer.responseCode, answer.mti == ISOWire.replyMTI(self.settings.activationMTI) {
@@ -231,7 +231,7 @@ public final class ISO8583Gateway: BankGateway {
         guard let processingCode = self.settings.inquiryProcessingCode else { return .unavailable(detail: "this bank profile has no inquiry") }
         let stan: String
         let stamp: TerminalState.Stamp
-        do { (stan, stamp) = try self.state.nextSTAN() } catch { return .unavailable(detail: error.description) }
+        do { (stan, stamp) = try await self.state.nextSTAN() } catch { return .unavailable(detail: error.description) }
         let message = self.wire.inquiry(original: original, stan: stan, date: stamp.date, time: stamp.time, processingCode: processingCode)
         switch await self.send(message, stan: stan) {
         case .failure(let error): return error.nothingSent ? .unavailable(detail: error.description) : .unknown(detail: error.description)

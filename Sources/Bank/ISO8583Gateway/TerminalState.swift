@@ -1,3 +1,4 @@
+import Dispatch
 public import Foundation
 import Glibc
 import Synchronization
@@ -11,6 +12,9 @@ import Synchronization
 /// `retentionDays` after it was settled (``markSettled(_:)``; late answers still find it). Originals written
 /// before settlement was tracked go by their own day, as before.
 /// A file that cannot be read stops the gateway (an error naming it) instead of restarting the STANs.
+///
+/// Changes are written and fsynced on a serial queue of the state's own, never on the caller's thread (the
+/// cooperative pool waits, it does not block), and readers of the current state never wait for an fsync.
 public final class TerminalState: Sendable {
     struct Snapshot: Codable, Equatable {
         var terminalID: String
@@ -34,6 +38,8 @@ public final class TerminalState: Sendable {
     public let retentionDays: Int
     private let clock: @Sendable () -> Date
     private let state: Mutex<Snapshot>
+    /// Runs every change, one at a time: read, change, write and fsync, then publish.
+    private let writer = DispatchQueue(label: "terminal-state")
 
     /// Opens (or creates) the state file at `path` for `terminalID`.
     /// - Parameter clock: the current time (tests move it across midnight).
@@ -69,8 +75,8 @@ public final class TerminalState: Sendable {
 
     /// The next STAN of today, persisted before it is returned. STANs start at 000001 each day and never
     /// repeat within a day (999999 is the last; the next request is refused).
-    public func nextSTAN() throws(ISO8583GatewayError) -> (stan: String, stamp: Stamp) {
-        try self.update { snapshot, stamp throws(ISO8583GatewayError) in
+    public func nextSTAN() async throws(ISO8583GatewayError) -> (stan: String, stamp: Stamp) {
+        try await self.update { snapshot, stamp throws(ISO8583GatewayError) in
             let stan = try Self.advance(&snapshot, stamp: stamp)
             return (stan, stamp)
         }
@@ -79,9 +85,9 @@ public final class TerminalState: Sendable {
     /// Allocates a STAN for a request with `key` and records its identifiers (built by `make`), durably.
     /// The same key asked again returns the first record: a retry reuses the original's identifiers.
     public func original(
-        for key: String, make: (_ stan: String, _ stamp: Stamp, _ batch: String) -> OriginalRecord
-    ) throws(ISO8583GatewayError) -> OriginalRecord {
-        try self.update { snapshot, stamp throws(ISO8583GatewayError) in
+        for key: String, make: @escaping @Sendable (_ stan: String, _ stamp: Stamp, _ batch: String) -> OriginalRecord
+    ) async throws(ISO8583GatewayError) -> OriginalRecord {
+        try await self.update { snapshot, stamp throws(ISO8583GatewayError) in
             if let known = snapshot.originals[key] { return known }
             let stan = try Self.advance(&snapshot, stamp: stamp)
             let record = make(stan, stamp, snapshot.batch)
@@ -94,8 +100,8 @@ public final class TerminalState: Sendable {
     public func original(for key: String) -> OriginalRecord? { self.state.withLock { $0.originals[key] } }
 
     /// The journal holds a final state for `key`: its original may go `retentionDays` from today.
-    public func markSettled(_ key: String) throws(ISO8583GatewayError) {
-        try self.update { snapshot, stamp throws(ISO8583GatewayError) in
+    public func markSettled(_ key: String) async throws(ISO8583GatewayError) {
+        try await self.update { snapshot, stamp throws(ISO8583GatewayError) in
             if snapshot.originals[key] != nil, snapshot.originals[key]?.settledDay == nil { snapshot.originals[key]?.settledDay = stamp.day }
         }
     }
@@ -108,8 +114,8 @@ public final class TerminalState: Sendable {
     public var batch: String { self.state.withLock { $0.batch } }
 
     /// Records the batch number the host gave at sign-on.
-    public func setBatch(_ batch: String) throws(ISO8583GatewayError) {
-        try self.update { snapshot, _ throws(ISO8583GatewayError) in snapshot.batch = batch }
+    public func setBatch(_ batch: String) async throws(ISO8583GatewayError) {
+        try await self.update { snapshot, _ throws(ISO8583GatewayError) in snapshot.batch = batch }
     }
 
     // MARK: Internals
@@ -124,17 +130,32 @@ public final class TerminalState: Sendable {
         return String(format: "%06d", snapshot.lastSTAN)
     }
 
-    private func update<T>(_ body: (inout Snapshot, Stamp) throws(ISO8583GatewayError) -> T) throws(ISO8583GatewayError) -> T {
+    private func update<T: Sendable>(
+        _ body: @escaping @Sendable (inout Snapshot, Stamp) throws(ISO8583GatewayError) -> T
+    ) async throws(ISO8583GatewayError) -> T {
+        let result: Result<T, ISO8583GatewayError> = await withCheckedContinuation { continuation in
+            self.writer.async { continuation.resume(returning: self.updateOnWriter(body)) }
+        }
+        return try result.get()
+    }
+
+    /// On `writer` only: changes are serialized there, so the snapshot read here is still current when the
+    /// change is published, and the lock is never held across the write.
+    private func updateOnWriter<T>(_ body: (inout Snapshot, Stamp) throws(ISO8583GatewayError) -> T) -> Result<T, ISO8583GatewayError> {
+        dispatchPrecondition(condition: .onQueue(self.writer))
         let stamp = self.now()
-        return try self.state.withLock { (snapshot: inout Snapshot) throws(ISO8583GatewayError) -> T in
-            var next = snapshot
+        let current = self.state.withLock { $0 }
+        var next = current
+        do throws(ISO8583GatewayError) {
             let result = try body(&next, stamp)
             self.purge(&next, today: stamp.day)
-            if next != snapshot {
+            if next != current {
                 try self.write(next)
-                snapshot = next
+                self.state.withLock { $0 = next }
             }
-            return result
+            return .success(result)
+        } catch {
+            return .failure(error)
         }
     }
 
