@@ -21,6 +21,25 @@ struct BlockingWorkerTests {
         #expect(order.items == (0..<50).map(String.init))
     }
 
+    @Test("runBlocking: from another thread, the job runs on the worker and the caller waits; on the worker itself, inline")
+    func runBlocking() async throws {
+        let worker = BlockingWorker(name: "psam-worker")
+        let caller = BlockingWorker(name: "card-worker")
+        // A card's thread asks the PSAM's: the job runs there, and its error comes back typed.
+        let seen = try await caller.runUntyped { () throws -> [String] in
+            let there = try worker.runBlocking { ThreadName.current }
+            let nested = try worker.runBlocking { try worker.runBlocking { ThreadName.current } }  // no deadlock
+            return [ThreadName.current, there, nested]
+        }
+        #expect(seen == ["card-worker", "psam-worker", "psam-worker"])
+        struct Refused: Error, Equatable {}
+        await #expect(throws: Refused()) {
+            try await caller.runUntyped { () throws in try worker.runBlocking { () throws in throw Refused() } }
+        }
+        worker.stop()
+        #expect(throws: ReaderError.closed) { try worker.runBlocking { 1 } }
+    }
+
     @Test("every worker thread carries its name from its first job on, even when many start at once")
     func namesUnderLoad() async throws {
         // Foundation's Thread.name setter loses a race with a fast-starting thread; ThreadName must not.

@@ -52,6 +52,7 @@ struct KioskClientTests {
         #expect(await waiting == nil)
         #expect(clock.now - started < .seconds(15), "ended with the connection, not at the 30 s timeout")
         #expect(client.isClosed)
+        #expect(await client.wait(timeout: .seconds(30)) { $0.header.name == "Common.Status" } != nil, "what arrived before the end still counts")
         await #expect(throws: KioskClientError.self) { try await client.call("Common.Status", timeout: .seconds(30)) }
         #expect(throws: KioskClientError.self) { try KioskSocketClient(path: served.path + ".missing") }
     }

@@ -43,11 +43,14 @@ extension PCSCIntegrationTests {
             let pad: SimulatedPINPad
             let flow: ActivationFlow
             let system = PCSCSystem()
+            /// The PSAM session, as kioskd keeps one for its life.
+            let psamSession: PSAMSecurityModule
             let events = Mutex<[FlowEvent]>([])
 
             init() async throws {
                 self.card = VPCDCard(card: try VirtualSocialSecurityCard.make(try SocialSecurityCardFixture.load(path: sscFixturePath("v3-sm4-rare"))), port: ActivationFlowPCSC.cardSlot.port)
                 self.psam = VPCDCard(card: VirtualPSAM(), port: ActivationFlowPCSC.psamSlot.port)
+                self.psamSession = PSAMSecurityModule(system: self.system, reader: ActivationFlowPCSC.psamSlot.readerName)
                 self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
                 try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
                 self.simulator = IDModuleSimulator(linkPath: self.directory + "/ttyID")
@@ -78,7 +81,7 @@ extension PCSCIntegrationTests {
 
             func start() async -> Task<Void, Never> {
                 let devices = FlowDevices(
-                    system: self.system, cardReader: ActivationFlowPCSC.cardSlot.readerName, psamReader: ActivationFlowPCSC.psamSlot.readerName,
+                    system: self.system, cardReader: ActivationFlowPCSC.cardSlot.readerName, securityModule: self.psamSession,
                     idWatcher: IDCardWatcher(module: self.module))
                 let stream = self.flow.events
                 Task { for await event in stream { self.events.withLock { $0.append(event) } } }
@@ -97,6 +100,7 @@ extension PCSCIntegrationTests {
             }
 
             func finish() async {
+                await self.psamSession.close()
                 self.card.remove()
                 self.psam.remove()
                 // The next test must not see these cards as still present.

@@ -55,10 +55,17 @@ extension PCSCIntegrationTests {
                 throw CardReadError(error, step: "connect")
             }
             var options = CardReadOptions()
-            if let psamReader { options.securityModule = PSAMSecurityModule(system: self.system, reader: psamReader) }
-            let reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
+            let psam = psamReader.map { PSAMSecurityModule(system: self.system, reader: $0) }
+            options.securityModule = psam
+            let result: Result<SocialSecurityCardReading, CardReadError>
+            do throws(CardReadError) {
+                result = .success(try await SocialSecurityCardReader.read(connection: connection, options: options))
+            } catch {
+                result = .failure(error)
+            }
             await connection.disconnect()
-            return reading
+            await psam?.close()
+            return try result.get()
         }
 
         @Test("every readable fixture decodes to what it holds", arguments: [

@@ -153,6 +153,25 @@ let allReadableFixtures = [
         #expect(await reason("v3-sm4-rare", module: WrongExternalModule()) == .externalAuthenticationFailed(triesLeft: 2))
     }
 
+    @Test("one PSAM session serves read after read; a PSAM taken out is missing, put back it is found again; closed, it is missing")
+    func longLivedPSAMSession() async throws {
+        let bench = try Bench("v3-sm4-rare")
+        let session = bench.module
+        #expect(!session.isConnected, "nothing is connected before the first read")
+        for _ in 0..<3 { #expect(try await bench.read(module: session).identity?.name == "王𠮷") }
+        #expect(session.isConnected)
+        // Taken out: the read in progress finds it missing (and drops the connection); back in, the next
+        // read's prepare() connects again.
+        bench.system.remove(from: "Mock PSAM 00 01")
+        await #expect(throws: CardReadError(.securityModuleMissing, step: "")) { try await bench.read(module: session) }
+        #expect(!session.isConnected)
+        bench.system.insert(VirtualPSAM(), into: "Mock PSAM 00 01")
+        #expect(try await bench.read(module: session).identity != nil)
+        await session.close()
+        #expect(!session.isConnected)
+        await #expect(throws: CardReadError(.securityModuleMissing, step: "")) { try await bench.read(module: session) }
+    }
+
     @Test func missingModuleIsItsOwnError() async throws {
         let bench = try Bench("v3-3des-t0")
         var options = CardReadOptions(securityModule: nil)
@@ -190,11 +209,11 @@ let allReadableFixtures = [
 /// Answers internal authentication correctly (test scheme) but sends a wrong external cryptogram.
 struct WrongExternalModule: SecurityModule {
     var name: String { "wrong-external test module" }
-    func internalAuthenticationResponse(challenge: [UInt8], card: CardAuthenticationContext) async throws(SecurityModuleError) -> [UInt8] {
+    func internalAuthenticationResponse(challenge: [UInt8], card: CardAuthenticationContext) throws(SecurityModuleError) -> [UInt8] {
         let key = TestKeyScheme.cardKey(usage: TestKeyScheme.internalAuthenticationUsage, algorithm: card.algorithm, factor: Array(card.cardIdentifier.suffix(8)))!
         return TestKeyScheme.encrypt(challenge, key: key, algorithm: card.algorithm)!
     }
-    func externalAuthenticationData(cardChallenge: [UInt8], card: CardAuthenticationContext) async throws(SecurityModuleError) -> [UInt8] {
+    func externalAuthenticationData(cardChallenge: [UInt8], card: CardAuthenticationContext) throws(SecurityModuleError) -> [UInt8] {
         [UInt8](repeating: 0x55, count: 16)
     }
 }

@@ -74,6 +74,7 @@ struct CardRead: AsyncParsableCommand {
             failure = error
         }
         await psamModule?.close()
+        await psamModule?.close()
         await system.shutdown()
         if let path = self.trace, let recorder {
             try recorder.text.write(toFile: path, atomically: true, encoding: .utf8)

@@ -11,6 +11,7 @@ import Logging
 import Metrics
 import Prometheus
 import ResidentIDCard
+import SocialSecurityCard
 import Synchronization
 
 /// The daemon's side of the kiosk socket: its readers, its journal, and a new flow with the devices
@@ -23,6 +24,8 @@ final class DaemonHost: KioskHost {
     let verifier: any IdentityVerifier
     let cardReader: String
     let psamReader: String?
+    /// The PSAM session for 3.00 cards: one for the daemon's life, shared by every flow, closed by ``close()``.
+    let psam: PSAMSecurityModule?
     let idModule: IDCardModule?
     let logger: Logger
     let timeouts: FlowTimeouts
@@ -30,7 +33,7 @@ final class DaemonHost: KioskHost {
     let registry: PrometheusCollectorRegistry?
 
     init(
-        system: any SmartCardSystem, journal: Journal, executor: ActivationExecutor, pinPad: any PINPad, verifier: any IdentityVerifier,
+        system: any SmartCardSystem, journal: any ActivationStore, executor: ActivationExecutor, pinPad: any PINPad, verifier: any IdentityVerifier,
         cardReader: String, psamReader: String?, idModule: IDCardModule?, timeouts: FlowTimeouts = FlowTimeouts(), logger: Logger,
         registry: PrometheusCollectorRegistry? = nil
     ) {
@@ -42,6 +45,7 @@ final class DaemonHost: KioskHost {
         self.verifier = verifier
         self.cardReader = cardReader
         self.psamReader = psamReader
+        self.psam = psamReader.map { PSAMSecurityModule(system: system, reader: $0) }
         self.idModule = idModule
         self.timeouts = timeouts
         self.logger = logger
@@ -77,7 +81,7 @@ final class DaemonHost: KioskHost {
         guard self.journal.stoppedReason == nil else { return nil }
         let flow = ActivationFlow(executor: self.executor, pinPad: self.pinPad, verifier: self.verifier, timeouts: self.timeouts)
         let devices = FlowDevices(
-            system: self.system, cardReader: self.cardReader, psamReader: self.psamReader, idWatcher: self.idModule.map { IDCardWatcher(module: $0) })
+            system: self.system, cardReader: self.cardReader, securityModule: self.psam, idWatcher: self.idModule.map { IDCardWatcher(module: $0) })
         await flow.start()
         self.logger.info("activation started", metadata: ["flow": "\(flow.id)"])
         let logger = self.logger
@@ -89,6 +93,9 @@ final class DaemonHost: KioskHost {
         }
         return flow
     }
+
+    /// Closes the PSAM session (at shutdown, after the last flow).
+    func close() async { await self.psam?.close() }
 
     func metricsText() -> String { self.registry?.emitToString() ?? "" }
 

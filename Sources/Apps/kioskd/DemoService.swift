@@ -68,7 +68,8 @@ struct DemoService: Service {
         self.system.insert(VirtualPSAM(), into: Self.psamReader)
         let pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
         let flow = ActivationFlow(executor: executor, pinPad: pad, verifier: SimulatedIdentityVerifier())
-        let devices = FlowDevices(system: self.system, cardReader: Self.reader, psamReader: Self.psamReader, idWatcher: IDCardWatcher(module: module))
+        let psam = PSAMSecurityModule(system: self.system, reader: Self.psamReader)
+        let devices = FlowDevices(system: self.system, cardReader: Self.reader, securityModule: psam, idWatcher: IDCardWatcher(module: module))
 
         let seen = EventLog()
         let screen = Task {
@@ -84,7 +85,9 @@ struct DemoService: Service {
         let end = await flow.ended()
         driver.cancel()
         _ = await screen.value
+        _ = await driver.value
         await module.close()
+        await psam.close()
 
         for entry in await bank.ledger() {
             self.logger.info("demo: bank ledger: \(entry.key) \(entry.state.rawValue) effects \(entry.effects) ref \(entry.bankReference ?? "-") \(entry.maskedPAN)")

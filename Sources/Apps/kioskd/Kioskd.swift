@@ -230,6 +230,7 @@ struct Kioskd: AsyncParsableCommand {
         var failure: (any Error)?
         do { try await group.run() } catch { failure = error }
         notifier.notify("STOPPING=1")
+        await host.close()
         await gateway.shutdown()
         logger.info("kioskd stopped")
         if let failure { throw failure }

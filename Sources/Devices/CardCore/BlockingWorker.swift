@@ -7,13 +7,18 @@ import Foundation
 /// then ends the thread. Dropping the last reference stops the worker as well.
 public final class BlockingWorker: Sendable {
     private let queue: JobQueue
+    /// The worker thread's identity, once it runs (``runBlocking(_:)`` runs inline when called on it).
+    private let identity: ThreadIdentity
 
     /// Starts the thread.
     /// - Parameter name: the thread's name, as `ps -L` and `/proc/PID/task/TID/comm` show it (15 bytes kept).
     public init(name: String) {
         let queue = JobQueue()
         self.queue = queue
+        let identity = ThreadIdentity()
+        self.identity = identity
         let thread = Thread {
+            identity.set(pthread_self())
             ThreadName.set(name)
             queue.drain()
         }
@@ -45,6 +50,17 @@ public final class BlockingWorker: Sendable {
             }
             if !accepted { continuation.resume(returning: nil) }
         }
+    }
+
+    /// Runs `body` on the worker thread and blocks the calling thread until it is done: for a caller that is
+    /// itself a dedicated thread (a card's worker asking a PSAM's), never a cooperative-pool thread. On the
+    /// worker's own thread `body` runs inline.
+    /// - Throws: what `body` throws, or ``ReaderError/Code/closed`` if the worker was stopped.
+    public func runBlocking<T>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        if self.identity.isCurrent { return try body() }
+        let handoff = Handoff<T>()
+        guard self.queue.submit({ handoff.put(Result { try body() }) }) else { throw ReaderError.closed }
+        return try handoff.take().get()
     }
 
     /// Runs `body` on the worker thread without waiting for it. Returns false if the worker was stopped.
@@ -96,5 +112,44 @@ private final class JobQueue: @unchecked Sendable {
             self.condition.unlock()
             job()
         }
+    }
+}
+
+/// Which thread a worker runs on.
+private final class ThreadIdentity: @unchecked Sendable {
+    private let lock = NSLock()
+    private var thread: pthread_t?
+
+    func set(_ thread: pthread_t) {
+        self.lock.lock()
+        self.thread = thread
+        self.lock.unlock()
+    }
+
+    /// True on the worker's own thread.
+    var isCurrent: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+    }
+}
+
+/// One result handed from the worker thread to a thread that waits for it. Guarded by `condition`.
+private final class Handoff<T>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: Result<T, any Error>?
+
+    func put(_ result: Result<T, any Error>) {
+        self.condition.lock()
+        self.result = result
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    func take() -> Result<T, any Error> {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        while self.result == nil { self.condition.wait() }
+        return self.result!
     }
 }

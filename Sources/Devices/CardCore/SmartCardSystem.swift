@@ -76,6 +76,11 @@ public protocol CardConnection: AnyObject, Sendable {
         resetRetries: Int, _ body: @escaping @Sendable (any CardChannel) throws -> R
     ) async throws -> R
 
+    /// ``withTransaction(resetRetries:_:)`` for a caller on a dedicated thread of its own (a card read asking
+    /// the PSAM in another reader): blocks that thread until `body` has run on this connection's thread.
+    /// Never call it from the cooperative pool.
+    func withTransactionBlocking<R: Sendable>(resetRetries: Int, _ body: @escaping @Sendable (any CardChannel) throws -> R) throws -> R
+
     /// Sends one command with the T=0 rules applied (see ``T0Exchange``).
     func transmit(_ command: CommandAPDU) async throws(ReaderError) -> ResponseAPDU
 

@@ -64,19 +64,33 @@ public final class PCSCConnection: CardConnection {
     ) async throws -> R {
         let (box, reader, atr) = (self.box, self.readerName, self.atr)
         return try await self.worker.runUntyped { () throws -> R in
-            let result: R? = try box.with { (card: RawCard) throws -> R in
-                var attempt = 0
-                while true {
-                    do {
-                        return try Self.transaction(card: card, reader: reader, atr: atr, body)
-                    } catch let error as ReaderError where error.code == .cardReset && attempt < resetRetries {
-                        attempt += 1
-                    }
+            try Self.transaction(box: box, reader: reader, atr: atr, resetRetries: resetRetries, body)
+        }
+    }
+
+    public func withTransactionBlocking<R: Sendable>(resetRetries: Int, _ body: @escaping @Sendable (any CardChannel) throws -> R) throws -> R {
+        let (box, reader, atr) = (self.box, self.readerName, self.atr)
+        return try self.worker.runBlocking { () throws -> R in
+            try Self.transaction(box: box, reader: reader, atr: atr, resetRetries: resetRetries, body)
+        }
+    }
+
+    /// On the worker thread: the transaction, run again from the start after a reset, `resetRetries` times.
+    private static func transaction<R: Sendable>(
+        box: CardBox, reader: String, atr: [UInt8], resetRetries: Int, _ body: (any CardChannel) throws -> R
+    ) throws -> R {
+        let result: R? = try box.with { (card: RawCard) throws -> R in
+            var attempt = 0
+            while true {
+                do {
+                    return try Self.transaction(card: card, reader: reader, atr: atr, body)
+                } catch let error as ReaderError where error.code == .cardReset && attempt < resetRetries {
+                    attempt += 1
                 }
             }
-            guard let result else { throw ReaderError.closed }
-            return result
         }
+        guard let result else { throw ReaderError.closed }
+        return result
     }
 
     private static func transaction<R>(

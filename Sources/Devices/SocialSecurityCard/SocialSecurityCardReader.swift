@@ -82,6 +82,8 @@ public enum SocialSecurityCardReader {
 
     /// Reads through a connection, inside one PC/SC transaction on the connection's own thread.
     public static func read(connection: any CardConnection, options: CardReadOptions) async throws(CardReadError) -> SocialSecurityCardReading {
+        // Before the transaction: a module that must connect does it here, not on the card's thread.
+        await options.securityModule?.prepare()
         do {
             return try await connection.withTransaction(resetRetries: 1) { channel in
                 try Self.read(channel: channel, options: options)

@@ -11,15 +11,18 @@ import Metrics
 public final class FlowDevices: Sendable {
     public let system: any SmartCardSystem
     public let cardReader: String
-    public let psamReader: String?
+    /// The keys for 3.00 cards (the PSAM session, made once and shared by every flow); `nil` = none.
+    public let securityModule: (any SecurityModule)?
     public let idWatcher: IDCardWatcher?
     /// Terminal data for the bank application's GPO (date, time, unpredictable number); `nil` = now.
     public let terminal: TerminalData?
 
-    public init(system: any SmartCardSystem, cardReader: String, psamReader: String? = nil, idWatcher: IDCardWatcher?, terminal: TerminalData? = nil) {
+    public init(
+        system: any SmartCardSystem, cardReader: String, securityModule: (any SecurityModule)? = nil, idWatcher: IDCardWatcher?, terminal: TerminalData? = nil
+    ) {
         self.system = system
         self.cardReader = cardReader
-        self.psamReader = psamReader
+        self.securityModule = securityModule
         self.idWatcher = idWatcher
         self.terminal = terminal
     }
@@ -69,7 +72,7 @@ public final class FlowDevices: Sendable {
             return
         }
         var options = CardReadOptions()
-        if let psam = self.psamReader { options.securityModule = PSAMSecurityModule(system: self.system, reader: psam) }
+        options.securityModule = self.securityModule
         options.terminal = self.terminal
         do {
             let reading = try await SocialSecurityCardReader.read(connection: connection, options: options)

@@ -181,8 +181,10 @@ public final class KioskSocketClient: Sendable {
 
     private func register(_ id: Int, _ waiter: Waiter) {
         let answer = self.state.withLock { state -> KioskMessage?? in
-            if state.waiters.keys.contains(id) || state.closed { return .some(nil) }  // expired already
+            if state.waiters.keys.contains(id) { return .some(nil) }  // expired already
+            // What arrived before the connection ended still counts.
             if let found = state.first(from: waiter.after, where: waiter.predicate) { return .some(found) }
+            if state.closed { return .some(nil) }
             state.waiters[id] = .some(waiter)
             return .none
         }

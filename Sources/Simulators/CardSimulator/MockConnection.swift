@@ -53,14 +53,20 @@ public final class MockConnection: CardConnection {
     public func withTransaction<R: Sendable>(
         resetRetries: Int, _ body: @escaping @Sendable (any CardChannel) throws -> R
     ) async throws -> R {
-        try await self.worker.runUntyped { [self] () throws -> R in
-            var attempt = 0
-            while true {
-                do {
-                    return try body(MockChannel(connection: self))
-                } catch let error as ReaderError where error.code == .cardReset && attempt < resetRetries {
-                    attempt += 1
-                }
+        try await self.worker.runUntyped { [self] () throws -> R in try self.transaction(resetRetries: resetRetries, body) }
+    }
+
+    public func withTransactionBlocking<R: Sendable>(resetRetries: Int, _ body: @escaping @Sendable (any CardChannel) throws -> R) throws -> R {
+        try self.worker.runBlocking { [self] () throws -> R in try self.transaction(resetRetries: resetRetries, body) }
+    }
+
+    private func transaction<R>(resetRetries: Int, _ body: (any CardChannel) throws -> R) throws -> R {
+        var attempt = 0
+        while true {
+            do {
+                return try body(MockChannel(connection: self))
+            } catch let error as ReaderError where error.code == .cardReset && attempt < resetRetries {
+                attempt += 1
             }
         }
     }

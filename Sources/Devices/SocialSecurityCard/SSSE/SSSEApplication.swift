@@ -163,9 +163,7 @@ public struct SSSEApplication {
         guard cardAnswer.status.rawValue == 0x9000 else { throw CardReadError.from(cardAnswer.status, step: internalStep) }
         let expected: [UInt8]
         do {
-            expected = try BlockingBridge.wait { () async throws(SecurityModuleError) -> [UInt8] in
-                try await module.internalAuthenticationResponse(challenge: challenge, card: context)
-            }
+            expected = try module.internalAuthenticationResponse(challenge: challenge, card: context)
         } catch {
             throw error.asCardReadError(step: "\(internalStep) via \(module.name)")
         }
@@ -182,9 +180,7 @@ public struct SSSEApplication {
         let externalStep = "EXTERNAL AUTHENTICATE"
         let cryptogram: [UInt8]
         do {
-            cryptogram = try BlockingBridge.wait { () async throws(SecurityModuleError) -> [UInt8] in
-                try await module.externalAuthenticationData(cardChallenge: cardChallenge.data, card: context)
-            }
+            cryptogram = try module.externalAuthenticationData(cardChallenge: cardChallenge.data, card: context)
         } catch {
             throw error.asCardReadError(step: "\(externalStep) via \(module.name)")
         }

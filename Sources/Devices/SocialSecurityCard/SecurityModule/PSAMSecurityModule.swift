@@ -1,6 +1,7 @@
 import APDU
 import Bytes
 public import CardCore
+import Synchronization
 
 /// Where a PSAM keeps the keys for social security cards, and how it is asked to use them.
 ///
@@ -51,14 +52,25 @@ public struct PSAMLayout: Hashable, Sendable {
     }
 }
 
-/// A PSAM card in a PC/SC reader slot as the security module. Connects on first use and again after
-/// the PSAM or its reader went away; each request runs in one PC/SC transaction on the PSAM's thread.
-public actor PSAMSecurityModule: SecurityModule {
-    public nonisolated let name: String
+/// A PSAM card in a PC/SC reader slot as the security module: one long-lived session, made once (kioskd
+/// makes it at start and injects it into every read), connected by ``prepare()`` before a read and again
+/// after the PSAM or its reader went away, closed explicitly with ``close()``.
+///
+/// The card read calls it on the card's own thread: each request runs in one PC/SC transaction on the PSAM
+/// connection's thread, and the card's thread waits for it there (thread to thread: no task, no actor, no
+/// cooperative pool on the way).
+public final class PSAMSecurityModule: SecurityModule {
+    public let name: String
     private let system: any SmartCardSystem
     private let reader: String
     private let layout: PSAMLayout
-    private var connection: (any CardConnection)?
+    private struct Session {
+        var connection: (any CardConnection)?
+        /// Why the last connect failed (for the error a read then gets).
+        var lastFailure: SecurityModuleError?
+        var closed = false
+    }
+    private let session = Mutex(Session())
 
     public init(system: any SmartCardSystem, reader: String, layout: PSAMLayout = .testLayout) {
         self.system = system
@@ -67,28 +79,50 @@ public actor PSAMSecurityModule: SecurityModule {
         self.name = "PSAM in \"\(reader)\""
     }
 
-    public func internalAuthenticationResponse(challenge: [UInt8], card: CardAuthenticationContext) async throws(SecurityModuleError)
-        -> [UInt8]
-    {
-        try await self.cipher(challenge, key: self.layout.internalAuthenticationKey, card: card, purpose: "internal authentication")
+    /// Connects to the PSAM unless connected (or closed).
+    public func prepare() async {
+        guard self.session.withLock({ $0.connection == nil && !$0.closed }) else { return }
+        do {
+            let connection = try await self.system.connect(reader: self.reader)
+            let keep = self.session.withLock { session -> Bool in
+                guard session.connection == nil, !session.closed else { return false }
+                session.connection = connection
+                session.lastFailure = nil
+                return true
+            }
+            if !keep { await connection.disconnect() }
+        } catch {
+            let missing: Set<ReaderError.Code> = [.noCard, .unknownReader, .readerUnavailable, .serviceUnavailable, .noReaders, .cardUnresponsive]
+            let failure = SecurityModuleError(missing.contains(error.code) ? .missing : .failed, "\(self.name): \(error.message)")
+            self.session.withLock { $0.lastFailure = failure }
+        }
     }
 
-    public func externalAuthenticationData(cardChallenge: [UInt8], card: CardAuthenticationContext) async throws(SecurityModuleError)
-        -> [UInt8]
-    {
+    /// Closes the PSAM connection; later reads find the module missing.
+    public func close() async {
+        let connection = self.session.withLock { session -> (any CardConnection)? in
+            session.closed = true
+            defer { session.connection = nil }
+            return session.connection
+        }
+        await connection?.disconnect()
+    }
+
+    /// True while a PSAM connection is open (diagnostics and tests).
+    public var isConnected: Bool { self.session.withLock { $0.connection != nil } }
+
+    public func internalAuthenticationResponse(challenge: [UInt8], card: CardAuthenticationContext) throws(SecurityModuleError) -> [UInt8] {
+        try self.cipher(challenge, key: self.layout.internalAuthenticationKey, card: card, purpose: "internal authentication")
+    }
+
+    public func externalAuthenticationData(cardChallenge: [UInt8], card: CardAuthenticationContext) throws(SecurityModuleError) -> [UInt8] {
         // The card's 8-byte challenge, zero-padded to one 16-byte block.
         let block = Array(cardChallenge.prefix(16)) + [UInt8](repeating: 0, count: max(0, 16 - cardChallenge.count))
-        return try await self.cipher(block, key: self.layout.externalAuthenticationKey, card: card, purpose: "RKSSSE")
-    }
-
-    /// Closes the PSAM connection.
-    public func close() async {
-        await self.connection?.disconnect()
-        self.connection = nil
+        return try self.cipher(block, key: self.layout.externalAuthenticationKey, card: card, purpose: "RKSSSE")
     }
 
     private func cipher(_ data: [UInt8], key: PSAMLayout.KeyReference, card: CardAuthenticationContext, purpose: String)
-        async throws(SecurityModuleError) -> [UInt8]
+        throws(SecurityModuleError) -> [UInt8]
     {
         guard let directory = self.layout.keyDirectories[card.algorithm] else {
             throw SecurityModuleError(.unsupportedAlgorithm(card.algorithm), "\(self.name): no key directory for algorithm \(Hex.encode([card.algorithm]))")
@@ -96,19 +130,24 @@ public actor PSAMSecurityModule: SecurityModule {
         guard card.cardIdentifier.count >= self.layout.factorRange.upperBound else {
             throw SecurityModuleError(.failed, "card identification code too short for the diversification factor")
         }
+        let (connection, failure) = self.session.withLock { ($0.connection, $0.lastFailure) }
+        guard let connection else {
+            throw failure ?? SecurityModuleError(.missing, "\(self.name): not connected")
+        }
         let factor = Array(card.cardIdentifier[self.layout.factorRange])
-        let layout = self.layout
-        let name = self.name
-        let connection = try await self.connected()
+        let (layout, name) = (self.layout, self.name)
         do {
-            return try await connection.withTransaction(resetRetries: 1) { channel throws -> [UInt8] in
+            return try connection.withTransactionBlocking(resetRetries: 1) { channel throws -> [UInt8] in
                 try Self.run(channel: channel, layout: layout, directory: directory, algorithm: card.algorithm,
                     key: key, factor: factor, data: data, name: name, purpose: purpose)
             }
         } catch let error as SecurityModuleError {
             throw error
         } catch let error as ReaderError {
-            if error.endsConnection { self.connection = nil }
+            if error.endsConnection {
+                // The PSAM or its reader went away: the next read's prepare() connects again.
+                self.session.withLock { if $0.connection === connection { $0.connection = nil } }
+            }
             throw SecurityModuleError(error.endsConnection ? .missing : .failed, "\(self.name): \(error.message)")
         } catch {
             throw SecurityModuleError(.failed, "\(self.name): \(error)")
@@ -143,17 +182,5 @@ public actor PSAMSecurityModule: SecurityModule {
             throw SecurityModuleError(.failed, "\(name): CIPHER DATA for \(purpose) answered \(cipher.status)")
         }
         return cipher.data
-    }
-
-    private func connected() async throws(SecurityModuleError) -> any CardConnection {
-        if let connection = self.connection { return connection }
-        do {
-            let connection = try await self.system.connect(reader: self.reader)
-            self.connection = connection
-            return connection
-        } catch {
-            let missing: Set<ReaderError.Code> = [.noCard, .unknownReader, .readerUnavailable, .serviceUnavailable, .noReaders, .cardUnresponsive]
-            throw SecurityModuleError(missing.contains(error.code) ? .missing : .failed, "\(self.name): \(error.message)")
-        }
     }
 }

@@ -14,19 +14,28 @@ public struct CardAuthenticationContext: Hashable, Sendable {
 /// The terminal-side keys a 3.00 social security card needs before it releases name and ID number:
 /// a PSAM card in another reader slot, or a bank HSM reached over the network.
 ///
-/// Implementations are called from the card's connection thread while the card's transaction is open,
-/// one call at a time.
+/// Implementations are called synchronously on the card's connection thread, while the card's transaction
+/// is open, one call at a time: they may block that thread (a PSAM answers on its own reader's thread), and
+/// are never called from the cooperative pool. ``prepare()`` runs before the read, asynchronously, for what
+/// cannot be done on the card's thread (connecting).
 public protocol SecurityModule: Sendable {
     /// A name for logs (`PSAM in "Reader SAM1"`, `HSM at 10.0.0.5`).
     var name: String { get }
 
+    /// Gets ready for a read that may need the module (connects, or connects again after the module went
+    /// away). A failure is not thrown: the calls during the read report the module as missing.
+    func prepare() async
+
     /// What a genuine card answers to INTERNAL AUTHENTICATE with `challenge`.
-    func internalAuthenticationResponse(challenge: [UInt8], card: CardAuthenticationContext) async throws(SecurityModuleError)
-        -> [UInt8]
+    func internalAuthenticationResponse(challenge: [UInt8], card: CardAuthenticationContext) throws(SecurityModuleError) -> [UInt8]
 
     /// The data for EXTERNAL AUTHENTICATE with the RKSSSE key, from the card's GET CHALLENGE answer.
-    func externalAuthenticationData(cardChallenge: [UInt8], card: CardAuthenticationContext) async throws(SecurityModuleError)
-        -> [UInt8]
+    func externalAuthenticationData(cardChallenge: [UInt8], card: CardAuthenticationContext) throws(SecurityModuleError) -> [UInt8]
+}
+
+extension SecurityModule {
+    /// Nothing to get ready.
+    public func prepare() async {}
 }
 
 /// Why a security module could not help.
