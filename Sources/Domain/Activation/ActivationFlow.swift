@@ -75,19 +75,29 @@ public actor ActivationFlow {
     // MARK: Inputs
 
     public func send(_ input: FlowInput) async {
+        if self.finishing {
+            // Ending: only whether the cards are still there matters now (take-cards stage or not).
+            switch input {
+            case .cardRemoved: self.cardPresent = false
+            case .cardInserted, .cardRead: self.cardPresent = true
+            case .idCardLeft: self.idPresent = false
+            default: break
+            }
+            return
+        }
         switch input {
         case .idCardRead(let data): self.idPresent = true; await self.idCard(data)
         case .idCardLeft: self.idCardLeft()
         case .cardInserted: self.cardPresent = true; self.cardInserted()
         case .cardRead(let reading): self.cardPresent = true; await self.cardRead(reading)
-        case .cardRemoved: self.cardPresent = false; self.removed(what: "social security card")
-        case .cardReadFailed(let error): self.refuse(error.customerMessage, operatorMessage: error.operatorMessage)
-        case .idModuleFailed(let detail): self.deviceFailed("ID module: \(detail)")
+        case .cardRemoved: self.cardPresent = false; await self.removed(what: "social security card")
+        case .cardReadFailed(let error): await self.refuse(error.customerMessage, operatorMessage: error.operatorMessage)
+        case .idModuleFailed(let detail): await self.deviceFailed("ID module: \(detail)")
         case .idCardReadFailed(let error): self.idCardReadFailed(error)
-        case .readerFailed(let detail): self.deviceFailed("card reader: \(detail)")
+        case .readerFailed(let detail): await self.deviceFailed("card reader: \(detail)")
         case .confirm: await self.confirmed()
-        case .reject: self.cancel(reason: "details rejected on the screen")
-        case .cancel: self.cancel(reason: "cancelled on the screen")
+        case .reject: await self.cancel(reason: "details rejected on the screen")
+        case .cancel: await self.cancel(reason: "cancelled on the screen")
         case .moreTime: self.moreTime()
         }
     }
@@ -139,22 +149,22 @@ public actor ActivationFlow {
         }
         if self.stage != .reading { self.enter(.reading) }
         if let refusal = IdentityChecks.check(idCard: id, card: card, today: self.today()) {
-            self.refuse(refusal.customerMessage, operatorMessage: refusal.operatorMessage)
+            await self.refuse(refusal.customerMessage, operatorMessage: refusal.operatorMessage)
             return
         }
         switch await self.verifier.verify(idCard: id) {
         case .verified: break
         case .rejected(let detail):
             let refusal = CheckRefusal(.identityNotVerified, detail: detail)
-            self.refuse(refusal.customerMessage, operatorMessage: refusal.operatorMessage)
+            await self.refuse(refusal.customerMessage, operatorMessage: refusal.operatorMessage)
             return
         case .unavailable(let detail):
-            self.deviceFailed("identity verifier unavailable: \(detail)")
+            await self.deviceFailed("identity verifier unavailable: \(detail)")
             return
         }
         // A card may have left while the verifier answered.
         guard case .waiting = self.state, self.cardPresent, let bank = card.bank, let identity = card.identity else {
-            if case .waiting = self.state { self.removed(what: "a card") }
+            if case .waiting = self.state { await self.removed(what: "a card") }
             return
         }
         let context = Context(idCard: id, card: card, bank: bank)
@@ -165,14 +175,14 @@ public actor ActivationFlow {
         self.enter(.confirming)
     }
 
-    private func removed(what: String) {
+    private func removed(what: String) async {
         switch self.state {
         case .waiting(let id, let card, let inserted):
             // Before anything was confirmed, a card may come and go: forget what it gave.
             self.state = .waiting(id: id, card: self.cardPresent ? card : nil, cardInserted: self.cardPresent && inserted)
             if self.stage == .reading && !self.cardPresent { self.enter(.waitingForCards) }
         case .confirming, .pin:
-            self.finish(.cardRemoved, operatorMessage: "\(what) removed before the bank call: nothing sent")
+            await self.finish(.cardRemoved, operatorMessage: "\(what) removed before the bank call: nothing sent")
         case .processing:
             // The request is with the bank: its answer is still journaled; the screen says so when it comes.
             break
@@ -207,9 +217,9 @@ public actor ActivationFlow {
         guard case .pin(let context, let first) = self.state else { return }
         switch event {
         case .digits(let count): self.emit(.pinProgress(count))
-        case .cancelled: self.cancel(reason: "cancelled on the PIN pad")
-        case .timedOut: self.finish(.timedOut, operatorMessage: "PIN pad entry timed out")
-        case .failed(let detail): self.deviceFailed("PIN pad: \(detail)")
+        case .cancelled: await self.cancel(reason: "cancelled on the PIN pad")
+        case .timedOut: await self.finish(.timedOut, operatorMessage: "PIN pad entry timed out")
+        case .failed(let detail): await self.deviceFailed("PIN pad: \(detail)")
         case .completed(let block):
             guard let first else {
                 self.beginPIN(context, first: block)
@@ -243,10 +253,10 @@ public actor ActivationFlow {
         } catch {
             switch error {
             case .unresolvedActivation, .needsReconciliation:
-                self.refuse(error.customerMessage, operatorMessage: error.operatorMessage)
+                await self.refuse(error.customerMessage, operatorMessage: error.operatorMessage)
             case .journalStopped:
                 self.emit(.notice(error.customerMessage, operatorMessage: error.operatorMessage))
-                self.finish(.outOfService, operatorMessage: error.operatorMessage)
+                await self.finish(.outOfService, operatorMessage: error.operatorMessage)
             }
             return
         }
@@ -255,7 +265,7 @@ public actor ActivationFlow {
             next.weakPINRetries += 1
             self.emit(.notice(result.customerMessage, operatorMessage: "weak PIN refused by the bank; back to PIN entry"))
             guard self.cardPresent else {
-                self.finish(.cardRemoved, operatorMessage: "card removed during the bank call; weak PIN not retried")
+                await self.finish(.cardRemoved, operatorMessage: "card removed during the bank call; weak PIN not retried")
                 return
             }
             self.beginPIN(next, first: nil)
@@ -263,30 +273,33 @@ public actor ActivationFlow {
         }
         self.enter(.result)
         self.emit(.result(state: result.state.rawValue, result.customerMessage, operatorMessage: result.outcome.operatorMessage))
-        self.finish(result.state == .approved ? .completed : result.isPending ? .pending : .refused, operatorMessage: "bank: \(result.state.rawValue) (\(result.key))")
+        await self.finish(result.state == .approved ? .completed : result.isPending ? .pending : .refused, operatorMessage: "bank: \(result.state.rawValue) (\(result.key))")
     }
 
     // MARK: Endings
 
-    private func refuse(_ message: CustomerMessage, operatorMessage: String) {
+    private func refuse(_ message: CustomerMessage, operatorMessage: String) async {
         guard !self.isClosing else { return }
         self.emit(.notice(message, operatorMessage: operatorMessage))
-        self.finish(.refused, operatorMessage: operatorMessage)
+        await self.finish(.refused, operatorMessage: operatorMessage)
     }
 
-    private func cancel(reason: String) {
+    private func cancel(reason: String) async {
         switch self.state {
-        case .waiting, .confirming, .pin: self.finish(.cancelled, operatorMessage: reason)
+        case .waiting, .confirming, .pin: await self.finish(.cancelled, operatorMessage: reason)
         case .processing, .takeCards, .ended: break  // too late: the bank has the request
         }
     }
 
-    private func deviceFailed(_ detail: String) {
+    private func deviceFailed(_ detail: String) async {
         switch self.state {
-        case .waiting, .confirming, .pin: self.finish(.deviceFailed, operatorMessage: detail)
+        case .waiting, .confirming, .pin: await self.finish(.deviceFailed, operatorMessage: detail)
         case .processing, .takeCards, .ended: break
         }
     }
+
+    /// True while ``finish(_:operatorMessage:)`` waits for the PIN pad to stop.
+    private var finishing = false
 
     private var isClosing: Bool {
         switch self.state {
@@ -296,13 +309,16 @@ public actor ActivationFlow {
     }
 
     /// Ends the customer's part: the PIN pad stops, the cards go back.
-    private func finish(_ end: FlowEnd, operatorMessage: String) {
-        guard !self.isClosing else { return }
+    private func finish(_ end: FlowEnd, operatorMessage: String) async {
+        guard !self.isClosing, !self.finishing else { return }
+        // The first reason wins: inputs that arrive while the pad is told to stop find the flow finishing.
+        self.finishing = true
         self.end = end
         self.endDetail = operatorMessage
         self.pinTask?.cancel()
-        let pad = self.pinPad
-        Task { await pad.cancelEntry() }
+        // Waited for: no one hears that the flow ended while the PIN pad still takes keys.
+        await self.pinPad.cancelEntry()
+        self.finishing = false
         self.executor.journal.post("flow", detail: "\(self.id) ended \(end.rawValue): \(operatorMessage)")
         if self.cardPresent {
             self.state = .takeCards
@@ -366,14 +382,14 @@ public actor ActivationFlow {
         let warning = self.timeouts.warning < total ? self.timeouts.warning : .zero
         Task {
             try? await Task.sleep(for: total - warning)
-            self.timerFired(generation, expired: warning == .zero)
+            await self.timerFired(generation, expired: warning == .zero)
             guard warning > .zero else { return }
             try? await Task.sleep(for: warning)
-            self.timerFired(generation, expired: true)
+            await self.timerFired(generation, expired: true)
         }
     }
 
-    private func timerFired(_ generation: Int, expired: Bool) {
+    private func timerFired(_ generation: Int, expired: Bool) async {
         guard generation == self.timerGeneration else { return }
         guard expired else {
             self.emit(.timeoutWarning(self.stage, seconds: Int(self.timeouts.warning.components.seconds)))
@@ -383,7 +399,7 @@ public actor ActivationFlow {
             self.executor.journal.post("flow", detail: "cards not taken within \(self.timeouts.takeCards)")
             self.close(self.end ?? .completed)
         } else {
-            self.finish(.timedOut, operatorMessage: "stage \(self.stage.rawValue) timed out")
+            await self.finish(.timedOut, operatorMessage: "stage \(self.stage.rawValue) timed out")
         }
     }
 
