@@ -24,7 +24,7 @@ struct Bench {
 
     var module: PSAMSecurityModule { PSAMSecurityModule(system: self.system, reader: "Mock PSAM 00 01") }
 
-    func read(module: (any SecurityModule)? = nil, bank: Bool = true, trace: APDUTraceRecorder? = nil) async throws(CardReadError)
+    func read(module: (any SecurityModule)? = nil, bank: Bool = true, trace: APDUTraceRecorder? = nil, scope: CardReadOptions.Scope = .everything) async throws(CardReadError)
         -> SocialSecurityCardReading
     {
         let connection: any CardConnection
@@ -35,6 +35,7 @@ struct Bench {
         }
         var options = CardReadOptions(readsBank: bank, securityModule: module ?? self.module)
         options.trace = trace
+        options.scope = scope
         options.terminal = TerminalData(date: [0x26, 0x11, 0x29], time: [0x12, 0, 0], unpredictableNumber: [1, 2, 3, 4])
         let reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
         await connection.disconnect()
@@ -170,6 +171,22 @@ let allReadableFixtures = [
         await session.close()
         #expect(!session.isConnected)
         await #expect(throws: CardReadError(.securityModuleMissing, step: "")) { try await bench.read(module: session) }
+    }
+
+    @Test("an activation's read reads what the flow uses (≤ 16 APDUs for a 2.00 card over T=1); a diagnosis read reads everything", arguments: ["v2-common", "v2-t0-x", "v3-sm4-rare", "long-name"])
+    func activationScope(_ name: String) async throws {
+        let full = try await Bench(name).read()
+        let flow = try await Bench(name).read(scope: .activation)
+        let (whole, used) = (try #require(full.identity), try #require(flow.identity))
+        #expect(used.name == whole.name && used.socialSecurityNumber == whole.socialSecurityNumber)
+        #expect(used.expiryDate == whole.expiryDate && used.cardNumber == whole.cardNumber && used.cardIdentifier == whole.cardIdentifier)
+        #expect(used.gender == nil && used.birthDate == nil && used.issueDate == nil, "not read for an activation")
+        #expect(whole.gender != nil || whole.birthDate != nil || whole.issueDate != nil, "read for a diagnosis")
+        #expect(flow.bank?.pan == full.bank?.pan && flow.bank?.expiry == full.bank?.expiry && flow.bank?.holderID == full.bank?.holderID)
+        #expect(flow.apduCount < full.apduCount)
+        if name == "v2-common" {
+            #expect(flow.apduCount <= 16, "\(name): \(flow.apduCount) APDUs for an activation (a diagnosis read: \(full.apduCount))")
+        }
     }
 
     @Test func missingModuleIsItsOwnError() async throws {

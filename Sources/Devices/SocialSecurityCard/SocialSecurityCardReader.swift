@@ -20,8 +20,20 @@ public struct SocialSecurityCardReading: Sendable {
 
 /// What to read and with what.
 public struct CardReadOptions: Sendable {
+    /// How much of the identity to read.
+    public enum Scope: Sendable, Hashable {
+        /// Every item the card holds (diagnosis: `kioskctl card read`).
+        case everything
+        /// What an activation uses: the items that decide whether and how to authenticate, the card number
+        /// and expiry, the social security number and the name. Not the issue date, card type, gender,
+        /// nation, birthplace or birth date (the ID document carries those; the flow does not use the card's).
+        case activation
+    }
+
     public var readsIdentity = true
     public var readsBank = true
+    /// How much of the identity to read (``Scope/everything`` unless set).
+    public var scope: Scope = .everything
     /// Keys for 3.00 cards; `nil` means such cards fail with ``CardReadError/Reason/securityModuleMissing``.
     public var securityModule: (any SecurityModule)?
     /// The key identifier for EXTERNAL AUTHENTICATE (RKSSSE; `0A` in the public HSM flow).
@@ -54,14 +66,25 @@ public enum SocialSecurityCardReader {
             if options.readsIdentity {
                 var ssse = SSSEApplication(channel: counting)
                 try ssse.select()
-                for item in [SSSEItem.specVersion, .cardIdentifier, .cardType, .cardNumber] { _ = try ssse.read(item) }
+                let everything = options.scope == .everything
+                for item in everything ? [SSSEItem.specVersion, .cardIdentifier, .cardType, .cardNumber] : [.specVersion, .cardIdentifier, .cardNumber] {
+                    _ = try ssse.read(item)
+                }
                 let version = SpecVersion(String(decoding: ssse.values[SSSEItem.specVersion.tag] ?? [], as: UTF8.self))
                 if version.needsAuthentication {
                     try ssse.authenticate(with: options.securityModule, externalKeyID: options.externalAuthenticationKeyID)
                 }
-                for item in [SSSEItem.issueDate, .expiryDate, .socialSecurityNumber, .name] { _ = try ssse.read(item) }
-                _ = try ssse.read(.nameExtension, optional: true)
-                for item in [SSSEItem.gender, .nation, .birthplace, .birthDate] { _ = try ssse.read(item, optional: true) }
+                for item in everything ? [SSSEItem.issueDate, .expiryDate, .socialSecurityNumber, .name] : [.expiryDate, .socialSecurityNumber, .name] {
+                    _ = try ssse.read(item)
+                }
+                // The name's continuation exists only for a name that fills its field: an activation reads it
+                // only then (a padded name is complete); a diagnosis always looks.
+                if everything || Self.fillsItsField(ssse.values[SSSEItem.name.tag] ?? []) {
+                    _ = try ssse.read(.nameExtension, optional: true)
+                }
+                if everything {
+                    for item in [SSSEItem.gender, .nation, .birthplace, .birthDate] { _ = try ssse.read(item, optional: true) }
+                }
                 reading.identity = try SocialSecurityIdentity(values: ssse.values)
                 reading.addressing = ssse.addressing
             }
@@ -78,6 +101,12 @@ public enum SocialSecurityCardReader {
         }
         reading.apduCount = counting.count
         return reading
+    }
+
+    /// True when `value` ends in no padding (`00`, `FF` or a space): the name may go on in its extension.
+    static func fillsItsField(_ value: [UInt8]) -> Bool {
+        guard let last = value.last else { return false }
+        return last != 0x00 && last != 0xFF && last != 0x20
     }
 
     /// Reads through a connection, inside one PC/SC transaction on the connection's own thread.

@@ -73,6 +73,7 @@ public final class FlowDevices: Sendable {
         }
         var options = CardReadOptions()
         options.securityModule = self.securityModule
+        options.scope = .activation
         options.terminal = self.terminal
         do {
             let reading = try await SocialSecurityCardReader.read(connection: connection, options: options)
