@@ -336,13 +336,15 @@ struct DaemonFlowTests {
         let baseline = daemon.residentKiB
         let baselineDescriptors = daemon.openDescriptors
 
-        // The legitimate screen asks for status every 100 ms throughout.
+        // The legitimate screen asks for status every 100 ms throughout. Stopped by a flag, not by cancelling
+        // the task: a cancelled wait ends at once, and the request in flight would count as unanswered.
+        let stopAsking = Mutex(false)
         let served = Task { () -> (asked: Int, answered: Int, slowest: Duration) in
             var asked = 0
             var answered = 0
             var slowest = Duration.zero
             let clock = ContinuousClock()
-            while !Task.isCancelled {
+            while !stopAsking.withLock({ $0 }) {
                 asked += 1
                 let start = clock.now
                 legit.send("Common.Status", asked)
@@ -368,7 +370,7 @@ struct DaemonFlowTests {
             try await Task.sleep(for: .milliseconds(500))
             rounds.append(daemon.residentKiB)
         }
-        served.cancel()
+        stopAsking.withLock { $0 = true }
         let service = await served.value
         // Connections return to the legitimate one.
         var connections = -1

@@ -115,7 +115,8 @@ public final class KioskSocketClient: Sendable {
     public var isClosed: Bool { self.state.withLock { $0.closed } }
 
     /// The first message from index `after` on that matches, waiting up to `timeout` for it; nil when the
-    /// time passes or the connection ends first.
+    /// time passes, the connection ends or the waiting task is cancelled first (messages that arrived before
+    /// the end still count).
     public func wait(
         after index: Int = 0, timeout: Duration = .seconds(10), where predicate: @escaping @Sendable (KioskMessage) -> Bool
     ) async -> KioskMessage? {
