@@ -50,10 +50,11 @@ struct DaemonBench: AsyncParsableCommand {
         try await self.measureIdle(pid: daemon.pid, label: "kioskd --mock")
         try await self.measureStart(["--mock", "--bank-profile", profile], notify: notify, label: "kioskd --mock")
         if let reader = self.pcscReader {
-            let real = try await self.startDaemon(["--card-reader", reader, "--bank-profile", profile], name: "pcsc", notify: notify)
+            // --test: the profile kiosk-bank-sim wrote is a test profile, which production mode refuses.
+            let real = try await self.startDaemon(["--card-reader", reader, "--bank-profile", profile, "--test"], name: "pcsc", notify: notify)
             try await self.measureIdle(pid: real.pid, label: "kioskd on pcscd (\(reader))")
             real.stop()
-            try await self.measureStart(["--card-reader", reader, "--bank-profile", profile], notify: notify, label: "kioskd on pcscd")
+            try await self.measureStart(["--card-reader", reader, "--bank-profile", profile, "--test"], notify: notify, label: "kioskd on pcscd")
         }
     }
 
