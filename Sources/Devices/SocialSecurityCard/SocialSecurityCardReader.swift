@@ -103,10 +103,11 @@ public enum SocialSecurityCardReader {
         return reading
     }
 
-    /// True when `value` ends in no padding (`00`, `FF` or a space): the name may go on in its extension.
+    /// True when `value` ends in no padding: the name may go on in its extension (the same padding the
+    /// identity strips before it joins the two).
     static func fillsItsField(_ value: [UInt8]) -> Bool {
         guard let last = value.last else { return false }
-        return last != 0x00 && last != 0xFF && last != 0x20
+        return !SSSECodec.isPadding(last)
     }
 
     /// Reads through a connection, inside one PC/SC transaction on the connection's own thread.

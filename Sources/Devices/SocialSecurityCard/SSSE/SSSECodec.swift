@@ -57,6 +57,9 @@ public enum SSSECodec {
         return nil
     }
 
+    /// A byte that pads a text item (the name) to its field: `00`, `FF` or a space.
+    public static func isPadding(_ byte: UInt8) -> Bool { byte == 0x00 || byte == 0xFF || byte == 0x20 }
+
     /// A BCD date value; `nil` for an absent one (all `00` or all `FF`).
     public static func isAbsent(_ value: [UInt8]) -> Bool {
         value.isEmpty || value.allSatisfy { $0 == 0x00 } || value.allSatisfy { $0 == 0xFF }

@@ -97,7 +97,7 @@ extension SocialSecurityIdentity {
         var nameBytes = try require(.name)
         if let ext = values[SSSEItem.nameExtension.tag] {
             // The extension continues the name: drop the name's padding first.
-            while let last = nameBytes.last, last == 0x00 || last == 0xFF || last == 0x20 { nameBytes.removeLast() }
+            while let last = nameBytes.last, SSSECodec.isPadding(last) { nameBytes.removeLast() }
             nameBytes += ext
         }
         do {
