@@ -230,7 +230,7 @@ public final class Journal: Sendable {
         guard self.failure.withLock({ $0 }) == nil else { return }
         let now = self.clock()
         self.database.asyncWrite { db in try self.appendAudit(db, at: now, activation: nil, event: event, detail: detail) } completion: { _, result in
-            if case .failure(let error) = result { self.failure.withLock { $0 = $0 ?? "\(error)" } }
+            if case .failure(let error) = result { _ = self.stopped(by: error) }
         }
     }
 
@@ -360,11 +360,16 @@ public final class Journal: Sendable {
         case .failure(let error as JournalError):
             throw error
         case .failure(let error):
-            // Not retried: after a failed write or fsync the file's state is not known to be what we think.
-            let reason = "\(error)"
-            self.failure.withLock { $0 = $0 ?? reason }
-            throw .stopped(reason)
+            throw self.stopped(by: error)
         }
+    }
+
+    /// A failed write stops the journal (the first failure's reason is kept) and gives the error to report.
+    /// Not retried: after a failed write or fsync the file's state is not known to be what we think.
+    private func stopped(by error: any Error) -> JournalError {
+        let reason = "\(error)"
+        self.failure.withLock { $0 = $0 ?? reason }
+        return .stopped(reason)
     }
 
     /// Runs `body` on one of GRDB's reader connections (its own queue), off the caller's thread.
