@@ -151,7 +151,7 @@ let package = Package(
         // kioskd's settings: YAML file, environment, command line (swift-configuration), validated.
         .target(
             name: "KioskSettings",
-            dependencies: [.product(name: "Configuration", package: "swift-configuration")],
+            dependencies: ["KioskProtocol", .product(name: "Configuration", package: "swift-configuration")],
             path: "Sources/Service/KioskSettings", swiftSettings: swiftSettings),
         // The kiosk socket's protocol v1 (pure): messages, framing, limits.
         .target(name: "KioskProtocol", path: "Sources/Base/KioskProtocol", swiftSettings: swiftSettings),

@@ -4,6 +4,8 @@ import Foundation
 /// model. Pure: framing, limits and decoding with typed errors; no I/O.
 public enum KioskProtocol {
     public static let version = "1.0"
+    /// Where kioskd serves the socket unless configured otherwise (`socket.path`), and where clients look.
+    public static let defaultSocketPath = "/run/cardkiosk/kiosk.sock"
     /// The largest line accepted, newline excluded.
     public static let maximumMessageBytes = 65_536
     /// The deepest nesting of objects and arrays accepted.

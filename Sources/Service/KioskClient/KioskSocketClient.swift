@@ -62,7 +62,7 @@ public final class KioskSocketClient: Sendable {
     }
 
     /// The default socket path: `$KIOSK_SOCKET`, else kioskd's default.
-    public static var defaultPath: String { ProcessInfo.processInfo.environment["KIOSK_SOCKET"] ?? "/run/cardkiosk/kiosk.sock" }
+    public static var defaultPath: String { ProcessInfo.processInfo.environment["KIOSK_SOCKET"] ?? KioskProtocol.defaultSocketPath }
 
     // MARK: Sending
 

@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 public import Foundation
+import KioskProtocol
 import SystemPackage
 
 /// kioskd's settings: the YAML file (`Config/kioskd.yaml`, installed as `/etc/cardkiosk/kioskd.yaml`),
@@ -29,7 +30,7 @@ public struct KioskSettings: Sendable, Hashable {
     public var socketPath: String
     /// Where the kiosk socket lives unless `socket.path` says otherwise: a directory of its own, outside the
     /// service's RuntimeDirectory (0750, group kioskd), which the screen's group could not traverse.
-    public static let defaultSocketPath = "/run/cardkiosk/kiosk.sock"
+    public static let defaultSocketPath = KioskProtocol.defaultSocketPath
     public var socketGroup: UInt32?
     public var allowedUIDs: [UInt32]
     public var allowedGIDs: [UInt32]
