@@ -167,6 +167,7 @@ let package = Package(
             dependencies: [
                 "Activation", "Bytes", "Journal", "KioskProtocol", "KioskSettings", "Messages", "ServerSupport", "UnixSocket",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

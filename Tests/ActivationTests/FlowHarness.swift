@@ -27,12 +27,16 @@ final class FlowHarness: Sendable {
     let pad: SimulatedPINPad
     let flow: ActivationFlow
     let collected = EventBox()
+    /// What the flow's stage timers run on.
+    let clock: ManualClock?
     private let collector: Task<Void, Never>
+    /// Runs the flow (its timers, PIN entries and bank calls are this task's children).
+    let runner: Task<FlowEnd, Never>
 
     init(
         fixture: SimulatedBank.Fixture = .init(), timeouts: FlowTimeouts = FlowTimeouts(),
         verifier: any IdentityVerifier = SimulatedIdentityVerifier(), journal: Journal? = nil,
-        gateway makeGateway: ((SimulatorGateway) -> any BankGateway)? = nil
+        gateway makeGateway: ((SimulatorGateway) -> any BankGateway)? = nil, clock: ManualClock? = nil
     ) throws {
         self.bank = SimulatedBank(fixture: fixture)
         let simulator = try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: makeGateway == nil ? 2000 : 300), bank: self.bank)
@@ -41,8 +45,17 @@ final class FlowHarness: Sendable {
         self.executor = ActivationExecutor(
             journal: self.journal, gateway: gateway, policy: ResolverPolicy(firstDelay: .milliseconds(10), maximumDelay: .milliseconds(40), inquiries: 2, reversals: 2))
         self.pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
-        self.flow = ActivationFlow(
-            executor: self.executor, pinPad: self.pad, verifier: verifier, timeouts: timeouts, today: { CalendarDate(year: 2026, month: 11, day: 29)! })
+        let configuration = FlowConfiguration(
+            terminalID: gateway.profile.terminalID, pinBlockFormat: gateway.capabilities.pinBlockFormat, timeouts: timeouts,
+            today: CalendarDate(year: 2026, month: 11, day: 29)!)
+        self.clock = clock
+        if let clock {
+            self.flow = ActivationFlow(executor: self.executor, pinPad: self.pad, verifier: verifier, configuration: configuration, clock: clock)
+        } else {
+            self.flow = ActivationFlow(executor: self.executor, pinPad: self.pad, verifier: verifier, configuration: configuration)
+        }
+        let flow = self.flow
+        self.runner = Task { await flow.run() }
         let events = self.flow.events
         let collected = self.collected
         self.collector = Task {

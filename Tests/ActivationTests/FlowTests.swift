@@ -338,21 +338,41 @@ struct FlowTests {
         #expect(await harness.bank.ledger().count == 1)
     }
 
-    @Test("a stage times out after a warning; asking for more time once extends it")
+    @Test("a stage times out after a warning; asking for more time once extends it (on a manual clock)")
     func timeouts() async throws {
         let short = FlowTimeouts(cards: .seconds(30), confirm: .milliseconds(800), pinEntry: .seconds(30), takeCards: .milliseconds(600), warning: .milliseconds(300), extensionTime: .milliseconds(900))
-        let harness = try FlowHarness(timeouts: short)
+        func warnings(_ events: [FlowEvent]) -> Int { events.filter { if case .timeoutWarning(.confirming, _) = $0 { true } else { false } }.count }
+        let clock = ManualClock()
+        let harness = try FlowHarness(timeouts: short, clock: clock)
         try await harness.present()
-        #expect(await harness.waitFor { $0.contains { if case .timeoutWarning(.confirming, _) = $0 { true } else { false } } })
-        #expect(await harness.waitForEnd() == .timedOut)  // nobody took the cards either: take-cards expires too
+        #expect(await harness.waitForStage(.confirming))
+        clock.advance(by: .milliseconds(499))  // the warning is due at 500 ms (800 − 300)
+        #expect(warnings(harness.events) == 0)
+        clock.advance(by: .milliseconds(1))
+        #expect(await harness.waitFor { warnings($0) == 1 })
+        #expect(await harness.flow.currentStage == .confirming)
+        clock.advance(by: .milliseconds(300))
+        #expect(await harness.waitForStage(.takeCards))  // timed out; the cards are still in
+        #expect(await harness.flow.end == .timedOut)
+        clock.advance(by: .milliseconds(600))  // nobody took the cards either: take-cards expires too
+        #expect(await harness.waitForEnd() == .timedOut)
         #expect(await harness.bank.ledger().isEmpty)
 
-        let extended = try FlowHarness(timeouts: short)
+        let extendedClock = ManualClock()
+        let extended = try FlowHarness(timeouts: short, clock: extendedClock)
         try await extended.present()
-        #expect(await extended.waitFor { $0.contains { if case .timeoutWarning(.confirming, _) = $0 { true } else { false } } })
-        await extended.flow.send(.moreTime)
-        try await Task.sleep(for: .milliseconds(500))
+        #expect(await extended.waitForStage(.confirming))
+        extendedClock.advance(by: .milliseconds(500))
+        #expect(await extended.waitFor { warnings($0) == 1 })
+        await extended.flow.send(.moreTime)  // 900 ms from 500: a new warning at 1,100, the end at 1,400
+        extendedClock.advance(by: .milliseconds(600))  // past the first deadline (800): it no longer counts
+        #expect(await extended.waitFor { warnings($0) == 2 })
         #expect(await extended.flow.currentStage == .confirming)
+        #expect(!extended.events.contains { if case .stage(.takeCards, _) = $0 { true } else { false } })
+        await extended.flow.send(.moreTime)  // once per stage: this one is ignored
+        extendedClock.advance(by: .milliseconds(300))
+        #expect(await extended.waitForStage(.takeCards))
+        extendedClock.advance(by: .milliseconds(600))
         #expect(await extended.waitForEnd() == .timedOut)
     }
 

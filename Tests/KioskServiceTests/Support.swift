@@ -10,6 +10,7 @@ import Journal
 import KioskClient
 import KioskProtocol
 import KioskService
+import Logging
 import Synchronization
 import TestSupport
 import UnixSocket
@@ -35,12 +36,17 @@ final class TestHost: KioskHost {
     func status() async -> JSONValue { ["device": "online"] }
     func deviceInformation() -> JSONValue { ["model": "test"] }
     func readers() async throws -> JSONValue { [["name": "Mock Reader 00 00", "cardPresent": false]] }
-    func startActivation(language: String) async -> ActivationFlow? {
-        let flow = ActivationFlow(executor: self.executor, pinPad: self.pad, verifier: SimulatedIdentityVerifier())
-        await flow.start()
+    /// A flow without devices (the test sends their inputs), for the activation service.
+    func makeActivation(language: CustomerLanguage) -> ActivationRun? {
+        let gateway = self.executor.gateway
+        let flow = ActivationFlow(
+            executor: self.executor, pinPad: self.pad, verifier: SimulatedIdentityVerifier(),
+            configuration: FlowConfiguration(terminalID: gateway.profile.terminalID, pinBlockFormat: gateway.capabilities.pinBlockFormat))
         self.flows.withLock { $0.append(flow) }
-        return flow
+        self.languages.withLock { $0.append(language) }
+        return ActivationRun(flow: flow, devices: nil)
     }
+    let languages = Mutex<[CustomerLanguage]>([])
     func statusChanges() -> AsyncStream<JSONValue> { self.changes }
     var lastFlow: ActivationFlow? { self.flows.withLock { $0.last } }
 }
@@ -50,21 +56,28 @@ struct Served {
     let server: KioskSocketServer
     let host: TestHost
     let task: Task<Void, any Error>
+    let activations: ActivationService
+    let activationsTask: Task<Void, any Error>
     var path: String { self.server.path }
 
     static func start(limits: ServerLimits = ServerLimits()) async throws -> Served {
         let host = try TestHost()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kiosk-\(UUID().uuidString.prefix(8)).sock").path
-        let server = KioskSocketServer(host: host, path: path, limits: limits)
+        let activations = ActivationService(logger: Logger(label: "test")) { host.makeActivation(language: $0) }
+        let activationsTask = Task { try await activations.run() }
+        let server = KioskSocketServer(host: host, activations: activations, path: path, limits: limits)
         let ready = Mutex(false)
         let task = Task { try await server.run(onReady: { ready.withLock { $0 = true } }) }
         while !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
-        return Served(server: server, host: host, task: task)
+        return Served(server: server, host: host, task: task, activations: activations, activationsTask: activationsTask)
     }
 
     func stop() async {
         await self.server.stop()
         _ = await self.task.result
+        // Outside a service group nothing tells the service to shut down: its run ends when cancelled.
+        self.activationsTask.cancel()
+        _ = await self.activationsTask.result
         unlink(self.path)
     }
 }

@@ -75,8 +75,10 @@ extension PCSCIntegrationTests {
                 self.journal = try Journal(path: self.directory + "/journal.sqlite")
                 self.pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
                 self.flow = ActivationFlow(
-                    executor: ActivationExecutor(journal: self.journal, gateway: self.gateway), pinPad: self.pad,
-                    verifier: SimulatedIdentityVerifier(), today: { CalendarDate(year: 2026, month: 11, day: 29)! })
+                    executor: ActivationExecutor(journal: self.journal, gateway: self.gateway), pinPad: self.pad, verifier: SimulatedIdentityVerifier(),
+                    configuration: FlowConfiguration(
+                        terminalID: self.gateway.profile.terminalID, pinBlockFormat: self.gateway.capabilities.pinBlockFormat,
+                        today: CalendarDate(year: 2026, month: 11, day: 29)!))
             }
 
             func start() async -> Task<Void, Never> {
@@ -85,8 +87,13 @@ extension PCSCIntegrationTests {
                     idWatcher: IDCardWatcher(module: self.module))
                 let stream = self.flow.events
                 Task { for await event in stream { self.events.withLock { $0.append(event) } } }
-                await self.flow.start()
-                return Task { await devices.drive(self.flow) }
+                let flow = self.flow
+                return Task {
+                    await withDiscardingTaskGroup { group in
+                        group.addTask { await flow.run() }
+                        group.addTask { await devices.drive(flow) }
+                    }
+                }
             }
 
             func waitFor(_ stage: FlowStage) async -> Bool {

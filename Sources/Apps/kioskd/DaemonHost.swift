@@ -14,8 +14,8 @@ import ResidentIDCard
 import SocialSecurityCard
 import Synchronization
 
-/// The daemon's side of the kiosk socket: its readers, its journal, and a new flow with the devices
-/// attached for each `Activation.Start`.
+/// The daemon's side of the kiosk socket: its readers and its journal; and a new flow with the devices
+/// attached for each activation (``makeActivation(language:)``, called by the ``ActivationService``).
 final class DaemonHost: KioskHost {
     let system: any SmartCardSystem
     let journal: any ActivationStore
@@ -77,21 +77,16 @@ final class DaemonHost: KioskHost {
             })
     }
 
-    func startActivation(language: String) async -> ActivationFlow? {
+    /// A new flow with the devices that feed it, for the ``ActivationService``; `nil` once the journal
+    /// stopped. The terminal ID and PIN-block format are the gateway's, read here once.
+    func makeActivation(language: CustomerLanguage) -> ActivationRun? {
         guard self.journal.stoppedReason == nil else { return nil }
-        let flow = ActivationFlow(executor: self.executor, pinPad: self.pinPad, verifier: self.verifier, timeouts: self.timeouts)
+        let configuration = FlowConfiguration(
+            terminalID: self.executor.gateway.profile.terminalID, pinBlockFormat: self.executor.gateway.capabilities.pinBlockFormat, timeouts: self.timeouts)
+        let flow = ActivationFlow(executor: self.executor, audit: self.journal, pinPad: self.pinPad, verifier: self.verifier, configuration: configuration)
         let devices = FlowDevices(
             system: self.system, cardReader: self.cardReader, securityModule: self.psam, idWatcher: self.idModule.map { IDCardWatcher(module: $0) })
-        await flow.start()
-        self.logger.info("activation started", metadata: ["flow": "\(flow.id)"])
-        let logger = self.logger
-        Task {
-            await devices.drive(flow)
-            let end = await flow.end
-            let detail = await flow.endDetail
-            logger.info("activation ended", metadata: ["flow": "\(flow.id)", "end": "\(end?.rawValue ?? "-")", "detail": "\(detail ?? "-")"])
-        }
-        return flow
+        return ActivationRun(flow: flow, devices: { await devices.drive($0) })
     }
 
     /// Closes the PSAM session (at shutdown, after the last flow).

@@ -67,25 +67,28 @@ struct DemoService: Service {
         let module = IDCardModule(device: simulator.linkPath)
         self.system.insert(VirtualPSAM(), into: Self.psamReader)
         let pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
-        let flow = ActivationFlow(executor: executor, pinPad: pad, verifier: SimulatedIdentityVerifier())
+        let flow = ActivationFlow(
+            executor: executor, pinPad: pad, verifier: SimulatedIdentityVerifier(),
+            configuration: FlowConfiguration(terminalID: gateway.profile.terminalID, pinBlockFormat: gateway.capabilities.pinBlockFormat))
         let psam = PSAMSecurityModule(system: self.system, reader: Self.psamReader)
         let devices = FlowDevices(system: self.system, cardReader: Self.reader, securityModule: psam, idWatcher: IDCardWatcher(module: module))
 
         let seen = EventLog()
-        let screen = Task {
-            for await event in flow.events {
-                seen.append(event)
-                self.show(event)
+        // The screen, the devices and the flow run side by side until the flow ends.
+        let end = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in flow.events {
+                    seen.append(event)
+                    self.show(event)
+                }
             }
+            group.addTask { await devices.drive(flow) }
+            group.addTask { await flow.run() }
+            try await self.customer(flow: flow, pad: pad, simulator: simulator, seen: seen)
+            let end = await flow.ended()
+            try await group.waitForAll()
+            return end
         }
-        await flow.start()
-        let driver = Task { await devices.drive(flow) }
-
-        try await self.customer(flow: flow, pad: pad, simulator: simulator, seen: seen)
-        let end = await flow.ended()
-        driver.cancel()
-        _ = await screen.value
-        _ = await driver.value
         await module.close()
         await psam.close()
 

@@ -200,8 +200,10 @@ struct Kioskd: AsyncParsableCommand {
                 cards: .seconds(settings.timeouts.cards), confirm: .seconds(settings.timeouts.confirm), pinEntry: .seconds(settings.timeouts.pinEntry),
                 takeCards: .seconds(settings.timeouts.takeCards), warning: .seconds(settings.timeouts.warning)),
             logger: logger, registry: metrics)
+        let drain = min(executor.gateway.profile.timeouts.response + .seconds(5), .seconds(50))
+        let activations = ActivationService(logger: logger, drain: drain) { language in host.makeActivation(language: language) }
         let server = KioskSocketServer(
-            host: host, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
+            host: host, activations: activations, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
             limits: {
                 var limits = ServerLimits(
                     allowedUIDs: Set(self.allowUID.isEmpty ? settings.allowedUIDs : self.allowUID),
@@ -216,6 +218,8 @@ struct Kioskd: AsyncParsableCommand {
         }
         let notifier = SystemdNotifier()
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
+        // Shut down in reverse order: the socket (which drains the activation first), then the activation service.
+        services.append(.init(service: activations))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))
         services.append(.init(service: ResolverService(
             executor: executor, interval: .seconds(settings.resolverIntervalSeconds), perRound: settings.resolverPerRound,
@@ -290,31 +294,33 @@ struct SocketService: Service {
     let logger: Logger
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
-            // systemd socket activation (kioskd.socket) passes the listening socket as fd 3.
-            let activated = SystemdNotifier.listenFileDescriptors().first
-            if activated != nil { self.logger.info("using the socket passed by systemd", metadata: ["fd": "3"]) }
-            try await self.server.run(listeningSocket: activated, onReady: {
-                self.notifier.notify("READY=1\nSTATUS=serving \(self.server.path)")
-                self.logger.notice("ready", metadata: ["socket": "\(self.server.path)"])
-            })
-        } onGracefulShutdown: {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // systemd socket activation (kioskd.socket) passes the listening socket as fd 3.
+                let activated = SystemdNotifier.listenFileDescriptors().first
+                if activated != nil { self.logger.info("using the socket passed by systemd", metadata: ["fd": "3"]) }
+                try await self.server.run(listeningSocket: activated, onReady: {
+                    self.notifier.notify("READY=1\nSTATUS=serving \(self.server.path)")
+                    self.logger.notice("ready", metadata: ["socket": "\(self.server.path)"])
+                })
+            }
+            // Until shutdown (a cancelled group stops the server the same way).
+            try? await gracefulShutdown()
             // A request already with the bank gets its answer journaled and shown before the socket closes
             // (bounded by the bank's response timeout; systemd's TimeoutStopSec=60s is above it).
             let drain = min(self.executor.gateway.profile.timeouts.response + .seconds(5), .seconds(50))
             self.notifier.notify("STATUS=stopping: finishing the activation with the bank, if any")
+            // The watchdog service has stopped; keep systemd's watchdog fed while draining.
             let notifier = self.notifier
-            Task {
-                // The watchdog service has stopped; keep systemd's watchdog fed while draining.
-                let pinger = Task {
-                    while let interval = notifier.watchdogInterval, !Task.isCancelled {
-                        notifier.notify("WATCHDOG=1")
-                        try await Task.sleep(for: interval)
-                    }
+            await withDiscardingTaskGroup { draining in
+                draining.addTask {
+                    while let interval = notifier.watchdogInterval, (try? await Task.sleep(for: interval)) != nil { notifier.notify("WATCHDOG=1") }
                 }
                 await self.server.stop(drain: drain)
-                pinger.cancel()
+                draining.cancelAll()
             }
+            // The server's run ends once its connections have their last messages.
+            try await group.waitForAll()
         }
     }
 }

@@ -2,8 +2,8 @@ public import Activation
 public import Journal
 public import KioskProtocol
 
-/// What the socket server needs from the daemon: its state, its readers, its journal, and a new
-/// activation flow with its devices attached.
+/// What the socket server needs from the daemon: its state, its readers and its journal. (Activations
+/// are the ``ActivationService``'s.)
 public protocol KioskHost: Sendable {
     /// `Common.Status`'s payload.
     func status() async -> JSONValue
@@ -13,8 +13,6 @@ public protocol KioskHost: Sendable {
     func readers() async throws -> JSONValue
     /// Where activations are kept (``Journal`` in the daemon).
     var journal: any ActivationStore { get }
-    /// A new flow, started, with its devices feeding it; `nil` when the kiosk cannot serve now.
-    func startActivation(language: String) async -> ActivationFlow?
     /// Reader, card and daemon status changes, for every client (`Common.StatusChangedEvent`).
     func statusChanges() -> AsyncStream<JSONValue>
     /// The metrics in Prometheus' text exposition format (`Operations.Metrics`).

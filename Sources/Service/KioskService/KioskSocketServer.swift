@@ -12,13 +12,17 @@ import Synchronization
 
 /// The kiosk socket: protocol v1 (docs/protocol-v1.md) over a Unix stream socket. Every command is
 /// acknowledged before it runs, its events carry its requestId, and it ends with exactly one completion;
-/// status, capabilities and cancel are answered at once. One activation runs at a time; only the
-/// connection that started it can confirm or cancel it, and closing that connection cancels it. Peer
+/// status, capabilities and cancel are answered at once. The server turns activation commands into calls
+/// on the ``ActivationService`` (which owns the activation: one at a time; only the connection that
+/// started it can confirm or cancel it, and closing that connection cancels it) and its updates into
+/// messages; it keeps no activation state. Peer
 /// credentials are checked on accept; a client that floods, sends oversized or malformed messages, stops
 /// reading or goes idle is answered with typed errors or disconnected, never able to delay the flow or
 /// the other clients.
 public final class KioskSocketServer: Sendable {
     public let host: any KioskHost
+    /// Owns the running activation.
+    public let activations: ActivationService
     public let path: String
     public let mode: mode_t
     public let group: gid_t?
@@ -27,18 +31,10 @@ public final class KioskSocketServer: Sendable {
     public let testMode: Bool
     private let clients = Mutex<[Int: Client]>([:])
     private let nextID = Mutex(0)
-    private let running = Mutex<RunningActivation?>(nil)
     private let bound = Mutex<(any Channel)?>(nil)
     private let connectionTasks = Mutex<[Int: Task<Void, Never>]>([:])
     private let stopping = Mutex(false)
     private let nextTaskKey = Mutex(0)
-
-    struct RunningActivation {
-        var client: Int
-        var requestId: Int
-        var flow: ActivationFlow
-        var timedOut = false
-    }
 
     final class Client: Sendable {
         let id: Int
@@ -61,9 +57,13 @@ public final class KioskSocketServer: Sendable {
 
     /// - Parameter testMode: the daemon runs in test mode: `Common.Status` says `mode: test` and every
     ///   `Activation.ResultEvent` carries `test: true`, so a simulated approval never passes for a real one.
-    public init(host: any KioskHost, path: String, mode: mode_t = 0o660, group: gid_t? = nil, limits: ServerLimits = ServerLimits(), testMode: Bool = false) {
+    public init(
+        host: any KioskHost, activations: ActivationService, path: String, mode: mode_t = 0o660, group: gid_t? = nil, limits: ServerLimits = ServerLimits(),
+        testMode: Bool = false
+    ) {
         self.testMode = testMode
         self.host = host
+        self.activations = activations
         self.path = path
         self.mode = mode
         self.group = group
@@ -89,7 +89,7 @@ public final class KioskSocketServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle.components.seconds) * 1_000_000_000)))
                     try channel.pipeline.syncOperations.addHandler(IdleCloser())
                     let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    self.track(Task { await self.serve(connection) })
+                    self.track { await self.serve(connection) }
                 }
             }
         let server: any Channel
@@ -110,26 +110,30 @@ public final class KioskSocketServer: Sendable {
             }
         }
         self.bound.withLock { $0 = server }
-        let statusTask = Task { await self.broadcastStatus() }
-        defer { statusTask.cancel() }
-        onReady?()
-        try? await server.closeFuture.get()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.broadcastStatus() }
+            onReady?()
+            try? await server.closeFuture.get()
+            group.cancelAll()
+        }
         // The listener is closed: wait for the connections' tasks (stop() closed their channels).
         while let pending = self.connectionTasks.withLock({ tasks in tasks.isEmpty ? nil : tasks.removeValue(forKey: tasks.keys.first!) }) {
             await pending.value
         }
     }
 
-    /// Keeps a connection's task until it ends, so `run` can wait for every one.
-    private func track(_ task: Task<Void, Never>) {
+    /// Serves a connection in a task kept until it ends, so `run` can wait for every one. (The task is
+    /// stored under the lock it takes to remove itself, so it cannot finish before it is stored.)
+    private func track(_ work: @escaping @Sendable () async -> Void) {
         let key = self.nextTaskKey.withLock { value -> Int in
             value += 1
             return value
         }
-        self.connectionTasks.withLock { $0[key] = task }
-        Task {
-            await task.value
-            _ = self.connectionTasks.withLock { $0.removeValue(forKey: key) }
+        self.connectionTasks.withLock { tasks in
+            tasks[key] = Task {
+                await work()
+                _ = self.connectionTasks.withLock { $0.removeValue(forKey: key) }
+            }
         }
     }
 
@@ -138,23 +142,24 @@ public final class KioskSocketServer: Sendable {
     /// listener's stream would be dropped unfinished, which NIO traps on.)
     ///
     /// A running activation is cancelled first. One whose request is already with the bank cannot be: the
-    /// server waits up to `drain` for the bank's answer, so it is journaled and shown before the screen's
-    /// connection closes (past `drain`, the journaled intent is settled by the next start's resolver).
-    public func stop(drain: Duration = .seconds(30)) async {
+    /// activation service waits up to `drain` for the bank's answer, so it is journaled and shown before the
+    /// screen's connection closes (past `drain`, the journaled intent is settled by the resolver). Each
+    /// connection is then closed once its queued messages are written (at most `flush` later).
+    public func stop(drain: Duration = .seconds(30), flush: Duration = .seconds(2)) async {
         self.stopping.withLock { $0 = true }
         let channel = self.bound.withLock { $0 }
         try? await channel?.close()
         let notice = KioskMessage(header: MessageHeader(name: "Common.StatusChangedEvent", requestId: nil, type: .unsolicited), payload: ["event": "daemonStopping"])
         for client in self.clients.withLock({ Array($0.values) }) { client.send(notice) }
-        if let activation = self.running.withLock({ $0 }) {
-            await activation.flow.send(.cancel)
-            let clock = ContinuousClock()
-            let deadline = clock.now.advanced(by: drain)
-            while await activation.flow.isWithBank, clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-            // Let the result reach the screen's outbox before its connection closes.
-            try? await Task.sleep(for: .milliseconds(100))
+        // Awaited: the activation's last events and its completion are in its owner's outbox after this.
+        await self.activations.drain(within: drain)
+        let timeout = TimeAmount.nanoseconds(Int64(flush.components.seconds) * 1_000_000_000 + flush.components.attoseconds / 1_000_000_000)
+        for client in self.clients.withLock({ Array($0.values) }) {
+            // Its writer closes the connection once the outbox is written; one that does not read is closed anyway.
+            client.outbox.finish()
+            let channel = client.channel
+            channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
         }
-        for client in self.clients.withLock({ Array($0.values) }) { try? await client.channel.close() }
     }
 
     // MARK: Connections
@@ -198,6 +203,8 @@ public final class KioskSocketServer: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await message in outbox { try await outbound.write(ByteBuffer(bytes: KioskProtocol.encode(message))) }
+                    // Stopping: everything queued is written; now the connection closes.
+                    if self.stopping.withLock({ $0 }) { try? await channel.close() }
                 }
                 // Lines are read, split and charged against the rate here, as they arrive, and handled in
                 // order by their own task. (Charged where they were handled, a flood sent at once was
@@ -244,7 +251,7 @@ public final class KioskSocketServer: Sendable {
                 admit.finish()
                 await handled
                 // The client is gone: its activation cannot be confirmed or answered any more.
-                await self.cancelActivation(of: client.id, requestIds: nil)
+                await self.activations.cancel(connection: client.id, requestIds: nil)
                 continuation.finish()
                 try await group.waitForAll()
             }
@@ -299,7 +306,7 @@ public final class KioskSocketServer: Sendable {
         case "Common.Status":
             var status = await self.host.status()
             if case .object(var object) = status {
-                object["activation"] = self.running.withLock { $0 == nil } ? "idle" : "running"
+                object["activation"] = self.activations.isRunning ? "running" : "idle"
                 object["connections"] = .number(Double(self.connectionCount))
                 object["mode"] = self.testMode ? "test" : "production"
                 status = .object(object)
@@ -310,7 +317,7 @@ public final class KioskSocketServer: Sendable {
             complete(.success, "OK", ["interfaces": .array(interfaces), "maximumRequests": 1, "deviceInformation": self.host.deviceInformation(), "protocol": .string(KioskProtocol.version)])
         case "Common.Cancel":
             let ids = command.payload["requestIds"]?.array?.compactMap(\.int)
-            if await self.cancelActivation(of: client.id, requestIds: ids) {
+            if await self.activations.cancel(connection: client.id, requestIds: ids) {
                 complete(.success)
             } else {
                 complete(.commandErrorCode, "no matching command of this connection", ["errorCode": "noMatchingRequestIDs"])
@@ -318,11 +325,11 @@ public final class KioskSocketServer: Sendable {
         case "Activation.Start":
             await self.startActivation(command, client: client)
         case "Activation.Confirm", "Activation.Reject", "Activation.MoreTime":
-            guard let activation = self.running.withLock({ $0 }), activation.client == client.id else {
+            let input: FlowInput = name == "Activation.Confirm" ? .confirm : name == "Activation.Reject" ? .reject : .moreTime
+            guard await self.activations.send(input, from: client.id) else {
                 complete(.sequenceError, "no activation of this connection is running")
                 return
             }
-            await activation.flow.send(name == "Activation.Confirm" ? .confirm : name == "Activation.Reject" ? .reject : .moreTime)
             complete(.success)
         case "Operations.Metrics":
             complete(.success, "OK", ["format": "prometheus-text-0.0.4", "text": .string(self.host.metricsText())])
@@ -375,69 +382,44 @@ public final class KioskSocketServer: Sendable {
 
     private func startActivation(_ command: KioskMessage, client: Client) async {
         let requestId = command.header.requestId ?? 0
-        func fail(_ code: CompletionCode, _ description: String) {
+        let tag = command.payload["language"]?.string
+        let language = CustomerLanguage(tag: tag)
+        let timeout = command.header.timeout.flatMap { $0 > 0 ? Duration.milliseconds($0) : nil }
+        let testMode = self.testMode
+        do {
+            _ = try await self.activations.start(language: tag, owner: .init(connection: client.id, requestId: requestId), timeout: timeout) { update in
+                switch update {
+                case .event(let event):
+                    if let (name, payload) = Wire.event(event, testMode: testMode, language: language) {
+                        client.send(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .event), payload: payload))
+                    }
+                    if case .stage(let stage, _) = event { self.broadcastActivation(["stage": .string(stage.rawValue)], except: client.id) }
+                case .ended(let end, let timedOut):
+                    self.broadcastActivation(["stage": "ended", "end": .string(end.rawValue)], except: client.id)
+                    let code: CompletionCode
+                    switch end {
+                    case .completed: code = .success
+                    case .cancelled: code = timedOut ? .timeOut : .canceled
+                    default: code = .commandErrorCode
+                    }
+                    client.send(KioskMessage(
+                        header: MessageHeader(
+                            name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: end.customerMessage.en),
+                        payload: [
+                            "end": .string(end.rawValue), "errorCode": code == .commandErrorCode ? .string(end.rawValue) : .null,
+                            "message": Wire.message(end.customerMessage, language: language), "language": .string(language.rawValue),
+                        ]))
+                }
+            }
+        } catch {
+            let (code, description): (CompletionCode, String) =
+                switch error {
+                case .busy: (.sequenceError, "an activation is already running")
+                case .unavailable: (.deviceNotReady, "the kiosk cannot serve now")
+                }
             client.send(KioskMessage(
                 header: MessageHeader(name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: description)))
         }
-        let free = self.running.withLock { $0 == nil }
-        guard free else { return fail(.sequenceError, "an activation is already running") }
-        guard let flow = await self.host.startActivation(language: command.payload["language"]?.string ?? "zh-Hans") else {
-            return fail(.deviceNotReady, "the kiosk cannot serve now")
-        }
-        let claimed = self.running.withLock { running -> Bool in
-            guard running == nil else { return false }
-            running = RunningActivation(client: client.id, requestId: requestId, flow: flow)
-            return true
-        }
-        guard claimed else {
-            await flow.send(.cancel)
-            return fail(.sequenceError, "an activation is already running")
-        }
-        if let timeout = command.header.timeout, timeout > 0 {
-            Task {
-                try? await Task.sleep(for: .milliseconds(timeout))
-                let mine = self.running.withLock { running -> Bool in
-                    guard running?.requestId == requestId, running?.client == client.id else { return false }
-                    running?.timedOut = true
-                    return true
-                }
-                if mine { await flow.send(.cancel) }
-            }
-        }
-        Task {
-            for await event in flow.events {
-                if let (name, payload) = Wire.event(event, testMode: self.testMode) {
-                    client.send(KioskMessage(header: MessageHeader(name: name, requestId: requestId, type: .event), payload: payload))
-                }
-                if case .stage(let stage, _) = event { self.broadcastActivation(["stage": .string(stage.rawValue)], except: client.id) }
-            }
-            let end = await flow.ended()
-            self.broadcastActivation(["stage": "ended", "end": .string(end.rawValue)], except: client.id)
-            let timedOut = self.running.withLock { running -> Bool in
-                defer { running = nil }
-                return running?.timedOut ?? false
-            }
-            let code: CompletionCode
-            switch end {
-            case .completed: code = .success
-            case .cancelled: code = timedOut ? .timeOut : .canceled
-            default: code = .commandErrorCode
-            }
-            client.send(KioskMessage(
-                header: MessageHeader(
-                    name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: end.customerMessage.en),
-                payload: ["end": .string(end.rawValue), "errorCode": code == .commandErrorCode ? .string(end.rawValue) : .null, "message": Wire.message(end.customerMessage)]))
-        }
-    }
-
-    /// Cancels the activation of `client` (all of its commands when `requestIds` is nil). True when one was.
-    @discardableResult
-    private func cancelActivation(of client: Int, requestIds: [Int]?) async -> Bool {
-        guard let activation = self.running.withLock({ $0 }), activation.client == client,
-            requestIds == nil || requestIds!.contains(activation.requestId)
-        else { return false }
-        await activation.flow.send(.cancel)
-        return true
     }
 
     // MARK: Unsolicited

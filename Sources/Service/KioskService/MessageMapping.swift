@@ -6,21 +6,26 @@ import Messages
 
 /// How flow events, journal rows and errors look on the wire.
 enum Wire {
-    static func message(_ message: CustomerMessage) -> JSONValue {
+    /// `{key, zhHans, en, arguments, text}`: `text` is the one in the customer's language.
+    static func message(_ message: CustomerMessage, language: CustomerLanguage = .zhHans) -> JSONValue {
         var arguments: [String: JSONValue] = [:]
         for (key, value) in message.arguments { arguments[key] = .string(value) }
-        return ["key": .string(message.key), "zhHans": .string(message.zhHans), "en": .string(message.en), "arguments": .object(arguments)]
+        return [
+            "key": .string(message.key), "zhHans": .string(message.zhHans), "en": .string(message.en), "arguments": .object(arguments),
+            "text": .string(language == .en ? message.en : message.zhHans),
+        ]
     }
 
     /// A flow event as an `Activation.*Event` (name, payload); `nil` for the end, which is the completion.
-    /// A result says whether the daemon runs in test mode (`test`).
-    static func event(_ event: FlowEvent, testMode: Bool) -> (String, JSONValue)? {
+    /// A result says whether the daemon runs in test mode (`test`); messages carry `text` in `language`.
+    static func event(_ event: FlowEvent, testMode: Bool, language: CustomerLanguage = .zhHans) -> (String, JSONValue)? {
+        func render(_ value: CustomerMessage) -> JSONValue { Self.message(value, language: language) }
         switch event {
         case .stage(let stage, let message):
-            return ("Activation.StageEvent", ["stage": .string(stage.rawValue), "message": self.message(message)])
+            return ("Activation.StageEvent", ["stage": .string(stage.rawValue), "message": render(message)])
         case .details(let details):
             return ("Activation.DetailsEvent", [
-                "documentType": .string(details.documentType), "document": self.message(details.document),
+                "documentType": .string(details.documentType), "document": render(details.document),
                 "name": .string(details.name), "idNumber": .string(details.idNumber), "cardNumber": .string(details.cardNumber),
                 "bankCardNumber": .string(details.bankCardNumber), "cardExpiry": details.cardExpiry.map(JSONValue.string) ?? .null,
             ])
@@ -29,9 +34,9 @@ enum Wire {
         case .timeoutWarning(let stage, let seconds):
             return ("Activation.TimeoutWarningEvent", ["stage": .string(stage.rawValue), "seconds": .number(Double(seconds))])
         case .notice(let message, _):
-            return ("Activation.NoticeEvent", ["message": self.message(message)])
+            return ("Activation.NoticeEvent", ["message": render(message)])
         case .result(let state, let message, _):
-            return ("Activation.ResultEvent", ["state": .string(state), "message": self.message(message), "test": .bool(testMode)])
+            return ("Activation.ResultEvent", ["state": .string(state), "message": render(message), "test": .bool(testMode)])
         case .ended:
             return nil
         }
