@@ -292,7 +292,7 @@ let package = Package(
             name: "KioskServiceTests",
             dependencies: [
                 "Activation", "ActivationSimulators", "APDU", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "CardSimulator", "IDModuleSimulator", "Identity",
-                "Journal", "KioskClient", "KioskProtocol", "KioskService", "KioskSettings", "MetricsEndpoint", "ResidentIDCard", "SocialSecurityCard", "SystemdSupport",
+                "Journal", "KioskClient", "KioskProtocol", "KioskService", "KioskSettings", "Messages", "MetricsEndpoint", "ResidentIDCard", "SocialSecurityCard", "SystemdSupport",
                 "TestSupport", "UnixSocket", "VirtualCards",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -6,6 +6,7 @@ import Glibc
 import KioskClient
 import KioskProtocol
 import KioskService
+import Messages
 import TestSupport
 import Synchronization
 import Testing
@@ -102,6 +103,27 @@ struct ServerTests {
         owner.send("Common.Status", 9)
         #expect(await owner.completion(9)?.payload["activation"]?.string == "idle")
         owner.disconnect()
+        await served.stop()
+    }
+
+    @Test("Activation.Start's language: every message's text is in it (Chinese by default), and the completion says which")
+    func language() async throws {
+        let served = try await Served.start()
+        let client = try TestClient(path: served.path)
+        client.send("Activation.Start", 30, payload: ["language": "en"])
+        let english = try #require(await client.wait { $0.header.requestId == 30 && $0.header.name == "Activation.StageEvent" })
+        #expect(english.payload["message"]?["text"]?.string == FlowStage.waitingForCards.customerMessage.en)
+        #expect(english.payload["message"]?["zhHans"]?.string == FlowStage.waitingForCards.customerMessage.zhHans)
+        client.send("Activation.Reject", 31)
+        let completion = try #require(await client.completion(30))
+        #expect(completion.payload["language"]?.string == "en")
+        #expect(completion.payload["message"]?["text"]?.string == FlowEnd.cancelled.customerMessage.en)
+        client.send("Activation.Start", 32)
+        let chinese = try #require(await client.wait { $0.header.requestId == 32 && $0.header.name == "Activation.StageEvent" })
+        #expect(chinese.payload["message"]?["text"]?.string == FlowStage.waitingForCards.customerMessage.zhHans)
+        client.send("Common.Cancel", 33)
+        #expect(await client.completion(32)?.payload["language"]?.string == "zh-Hans")
+        client.disconnect()
         await served.stop()
     }
 

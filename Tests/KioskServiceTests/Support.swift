@@ -18,7 +18,7 @@ import UnixSocket
 /// A host with the in-process simulated bank, a fresh journal, the simulated PIN pad, and flows whose
 /// device inputs the test sends itself.
 final class TestHost: KioskHost {
-    let bank = SimulatedBank()
+    let bank: SimulatedBank
     let journal: any ActivationStore
     let executor: ActivationExecutor
     let pad: SimulatedPINPad
@@ -26,7 +26,8 @@ final class TestHost: KioskHost {
     let changes: AsyncStream<JSONValue>
     let changesContinuation: AsyncStream<JSONValue>.Continuation
 
-    init() throws {
+    init(bank fixture: SimulatedBank.Fixture = .init()) throws {
+        self.bank = SimulatedBank(fixture: fixture)
         self.journal = try Journal(path: FileManager.default.temporaryDirectory.appendingPathComponent("svc-\(UUID().uuidString).sqlite").path)
         self.executor = ActivationExecutor(journal: self.journal, gateway: try SimulatorGateway(profile: SimulatorGateway.profile(responseMilliseconds: 2000), bank: self.bank))
         self.pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))

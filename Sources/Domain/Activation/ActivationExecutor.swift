@@ -47,6 +47,12 @@ public struct ExecutionResult: Hashable, Sendable {
     /// The gateway's answer that decided it (after resolution: what the resolver learned).
     public var outcome: ActivationOutcome
 
+    public init(key: String, state: ActivationState, outcome: ActivationOutcome) {
+        self.key = key
+        self.state = state
+        self.outcome = outcome
+    }
+
     /// What the customer reads. An activation still `unknown`, or `manual`, is neither done nor refused:
     /// the message says the result will be confirmed and gives the reference (the activation's key) that
     /// staff look it up by.

@@ -46,6 +46,7 @@ public final class FlowDevices: Sendable {
             case .cardInserted(let reader, _) where reader == self.cardReader:
                 await flow.send(.cardInserted)
                 reading?.cancel()
+                await reading?.value
                 reading = Task { await self.read(into: flow) }
             case .cardRemoved(let reader) where reader == self.cardReader:
                 reading?.cancel()
@@ -60,7 +61,9 @@ public final class FlowDevices: Sendable {
                 break
             }
         }
+        // The read in flight is cancelled and waited for: nothing of it outlives the flow.
         reading?.cancel()
+        await reading?.value
     }
 
     private func read(into flow: ActivationFlow) async {
