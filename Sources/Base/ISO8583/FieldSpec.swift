@@ -56,7 +56,16 @@ public struct FieldSpec: Codable, Hashable, Sendable {
     public var lengthUnit: LengthUnit
     public var padding: Padding
     /// The pad nibble for BCD (`0` or `F`), as a hex digit.
-    public var padNibble: String
+    public var padNibble: String {
+        didSet { self.padValue = Self.nibble(self.padNibble) }
+    }
+    /// ``padNibble``'s value; `nil` when it is not a hex digit (an error for BCD fields).
+    private(set) var padValue: UInt8?
+
+    static func nibble(_ text: String) -> UInt8? {
+        guard let first = text.utf8.first else { return 0 }
+        return ISO8583Codec.hexValue(first)
+    }
 
     public init(
         _ name: String, data: DataEncoding, lengthKind: LengthKind = .fixed, lengthEncoding: LengthEncoding = .bcd, length: Int,
@@ -70,6 +79,7 @@ public struct FieldSpec: Codable, Hashable, Sendable {
         self.lengthUnit = lengthUnit
         self.padding = padding
         self.padNibble = padNibble
+        self.padValue = Self.nibble(padNibble)
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -102,12 +112,60 @@ public struct MessageSpec: Codable, Hashable, Sendable {
     public var mti: MTIEncoding
     public var bitmap: BitmapEncoding
     /// Field number → spec (2…128).
-    public var fields: [Int: FieldSpec]
+    public var fields: [Int: FieldSpec] {
+        didSet { self.table = Self.table(self.fields) }
+    }
+    /// ``fields``' layouts indexed by number (0…128): the codec's lookup, with no hashing and no reference
+    /// counting per field.
+    private(set) var table: [FieldLayout?]
 
     public init(name: String, mti: MTIEncoding, bitmap: BitmapEncoding, fields: [Int: FieldSpec]) {
         self.name = name
         self.mti = mti
         self.bitmap = bitmap
         self.fields = fields
+        self.table = Self.table(fields)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, mti, bitmap, fields
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try c.decode(String.self, forKey: .name), mti: try c.decode(MTIEncoding.self, forKey: .mti),
+            bitmap: try c.decode(BitmapEncoding.self, forKey: .bitmap), fields: try c.decode([Int: FieldSpec].self, forKey: .fields))
+    }
+
+    static func table(_ fields: [Int: FieldSpec]) -> [FieldLayout?] {
+        var table = [FieldLayout?](repeating: nil, count: 129)
+        for (number, field) in fields where (0...128).contains(number) { table[number] = FieldLayout(field) }
+        return table
+    }
+
+    /// The field's layout, or `nil` when the spec has none.
+    @inline(__always)
+    func field(_ number: Int) -> FieldLayout? { number >= 0 && number <= 128 ? self.table[number] : nil }
+}
+
+/// A ``FieldSpec`` without its name: plain values the codec copies for free.
+struct FieldLayout: Hashable, Sendable {
+    var data: FieldSpec.DataEncoding
+    var lengthKind: FieldSpec.LengthKind
+    var lengthEncoding: FieldSpec.LengthEncoding
+    var length: Int
+    var lengthUnit: FieldSpec.LengthUnit
+    var padding: FieldSpec.Padding
+    var padValue: UInt8?
+
+    init(_ spec: FieldSpec) {
+        self.data = spec.data
+        self.lengthKind = spec.lengthKind
+        self.lengthEncoding = spec.lengthEncoding
+        self.length = spec.length
+        self.lengthUnit = spec.lengthUnit
+        self.padding = spec.padding
+        self.padValue = spec.padValue
     }
 }
