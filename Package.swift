@@ -127,7 +127,7 @@ let package = Package(
         // The crash-safe activation journal (SQLite through GRDB) with its hash-chained audit trail.
         .target(
             name: "Journal",
-            dependencies: ["Bytes", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Bytes", "Identity", "KioskCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Sources/Domain/Journal", swiftSettings: swiftSettings),
         // The activation flow: checks, PIN pad, exactly-once execution and resolution, the state machine.
         .target(
@@ -165,7 +165,7 @@ let package = Package(
         .target(
             name: "KioskService",
             dependencies: [
-                "Activation", "Bytes", "Journal", "KioskProtocol", "KioskSettings", "Messages", "ServerSupport", "UnixSocket",
+                "Activation", "Bytes", "Identity", "Journal", "KioskProtocol", "KioskSettings", "Messages", "ServerSupport", "UnixSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -175,7 +175,7 @@ let package = Package(
         // Living under systemd: sd_notify (READY, WATCHDOG, STATUS) and a log handler in journald's format.
         .target(
             name: "SystemdSupport",
-            dependencies: ["UnixSocket", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Identity", "UnixSocket", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Service/SystemdSupport", swiftSettings: swiftSettings),
         // The Prometheus text endpoint on loopback HTTP (NIO).
         .target(

@@ -14,7 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiosk-bench",
         abstract: "CardKiosk benchmarks, each against a baseline in the same run.",
-        subcommands: [Bench.self, ISO8583Bench.self, DaemonBench.self],
+        subcommands: [Bench.self, ISO8583Bench.self, DaemonBench.self, IdleFloor.self],
         defaultSubcommand: Bench.self
     )
 }

@@ -22,7 +22,7 @@ struct DaemonBench: AsyncParsableCommand {
     @Option(help: "The bank's processing time per request, ms.") var bankMilliseconds = 500
     @Option(help: "Activations to time.") var activations = 7
     @Option(help: "Card insertions to time.") var events = 40
-    @Option(help: "Seconds to watch the idle daemon.") var idleSeconds = 10
+    @Option(help: "Seconds to watch the idle daemon.") var idleSeconds = 30
     @Option(help: "Starts to time.") var starts = 5
     @Option(help: "A pcscd reader: also measure kioskd on real PC/SC (idle cost, time to READY).") var pcscReader: String?
 
@@ -47,12 +47,18 @@ struct DaemonBench: AsyncParsableCommand {
 
         try await self.measureActivations(socket: self.work + "/mock.sock", sim: sim)
         try await self.measureEvents(socket: self.work + "/mock.sock", sim: sim)
-        try await self.measureIdle(pid: daemon.pid, label: "kioskd --mock")
+        // The floor of any process on this toolchain: one that ran a Swift task and a dispatch block, then idles.
+        let floor = try Child.start(CommandLine.arguments[0], ["idle-floor"], log: "/dev/null")
+        let floorCost = try await self.measureIdle(pid: floor.pid, label: "floor (kiosk-bench idle-floor: Swift concurrency + Foundation, idle)")
+        floor.stop()
+        let mockCost = try await self.measureIdle(pid: daemon.pid, label: "kioskd --mock")
+        Self.compare(mockCost, floorCost)
         try await self.measureStart(["--mock", "--bank-profile", profile], notify: notify, label: "kioskd --mock")
         if let reader = self.pcscReader {
             // --test: the profile kiosk-bank-sim wrote is a test profile, which production mode refuses.
             let real = try await self.startDaemon(["--card-reader", reader, "--bank-profile", profile, "--test"], name: "pcsc", notify: notify)
-            try await self.measureIdle(pid: real.pid, label: "kioskd on pcscd (\(reader))")
+            let pcscCost = try await self.measureIdle(pid: real.pid, label: "kioskd on pcscd (\(reader))")
+            Self.compare(pcscCost, floorCost)
             real.stop()
             try await self.measureStart(["--card-reader", reader, "--bank-profile", profile, "--test"], notify: notify, label: "kioskd on pcscd")
         }
@@ -164,20 +170,42 @@ struct DaemonBench: AsyncParsableCommand {
 
     // MARK: Idle cost and start-up
 
-    private func measureIdle(pid: Int32, label: String) async throws {
+    /// What an idle process costs: wake-ups per second (context switches of all its threads, per thread
+    /// name) and resident memory (private, and file-backed per mapping).
+    struct IdleCost {
+        var wakeUps: Double
+        var byThread: [(String, Double)]
+        var rss: Int
+        var anon: Int
+    }
+
+    @discardableResult
+    private func measureIdle(pid: Int32, label: String) async throws -> IdleCost {
         try await Task.sleep(for: .seconds(2))
         let before = Self.switches(pid: pid)
         try await Task.sleep(for: .seconds(self.idleSeconds))
         let after = Self.switches(pid: pid)
-        let rss = Self.residentKiB(pid: pid)
+        let memory = Self.memory(pid: pid)
         let perThread = after.compactMap { tid, value -> (String, Int)? in
             guard let earlier = before[tid] else { return nil }
             return (Self.threadName(pid: pid, tid: tid), value - earlier)
         }
         let total = perThread.reduce(0) { $0 + $1.1 }
-        let busiest = Dictionary(grouping: perThread, by: \.0).mapValues { $0.reduce(0) { $0 + $1.1 } }.sorted { $0.value > $1.value }.prefix(4)
-        print("\nidle \(label): RSS \(rss / 1024) MiB (\(rss) KiB), \(String(format: "%.2f", Double(total) / Double(self.idleSeconds))) wake-ups per second over \(self.idleSeconds) s (context switches of all \(after.count) threads)")
-        print("  busiest threads: " + busiest.map { "\($0.key) \(String(format: "%.2f", Double($0.value) / Double(self.idleSeconds)))/s" }.joined(separator: ", "))
+        let seconds = Double(self.idleSeconds)
+        let byThread = Dictionary(grouping: perThread, by: \.0).mapValues { Double($0.reduce(0) { $0 + $1.1 }) / seconds }.sorted { $0.value > $1.value }
+        print("\nidle \(label): \(String(format: "%.2f", Double(total) / seconds)) wake-ups per second over \(self.idleSeconds) s (context switches of all \(after.count) threads)")
+        print("  by thread: " + byThread.prefix(5).map { "\($0.key) \(String(format: "%.2f", $0.value))/s" }.joined(separator: ", "))
+        print("  RSS \(memory.rss / 1024) MiB (\(memory.rss) KiB): private \(memory.anon) KiB, file-backed \(memory.rss - memory.anon) KiB; largest mappings:")
+        for (name, kib) in memory.mappings.prefix(8) { print("    \(String(format: "%6d", kib)) KiB  \(name)") }
+        return IdleCost(wakeUps: Double(total) / seconds, byThread: byThread.map { ($0.key, $0.value) }, rss: memory.rss, anon: memory.anon)
+    }
+
+    /// kioskd against the floor, in the same run.
+    private static func compare(_ daemon: IdleCost, _ floor: IdleCost) {
+        print(String(
+            format: "  against the floor: wake-ups %.2f/s vs %.2f/s (%.2f/s of kioskd's own); RSS %d vs %d KiB (ratio %.2f), private %d vs %d KiB",
+            daemon.wakeUps, floor.wakeUps, max(0, daemon.wakeUps - floor.wakeUps), daemon.rss, floor.rss, Double(daemon.rss) / Double(max(floor.rss, 1)),
+            daemon.anon, floor.anon))
     }
 
     private func measureStart(_ arguments: [String], notify: NotifyListener, label: String) async throws {
@@ -222,10 +250,24 @@ struct DaemonBench: AsyncParsableCommand {
         ((try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private static func residentKiB(pid: Int32) -> Int {
+    /// VmRSS and RssAnon (KiB), and the resident KiB of each file mapping, largest first.
+    private static func memory(pid: Int32) -> (rss: Int, anon: Int, mappings: [(String, Int)]) {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        var byFile: [String: Int] = [:]
+        var current = ""
+        for line in ((try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8)) ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), fields.count >= 5 {
+                current = fields.count >= 6 ? String(fields[5]) : "[anonymous]"
+            } else if fields.first == "Rss:", fields.count >= 2, current.hasPrefix("/") {
+                byFile[(current as NSString).lastPathComponent, default: 0] += Int(fields[1]) ?? 0
+            }
+        }
+        return (field("VmRSS"), field("RssAnon"), byFile.sorted { $0.value > $1.value })
     }
 }
 

@@ -1,6 +1,7 @@
 import Bytes
 public import Foundation
 import GRDB
+import Identity
 import KioskCrypto
 import Synchronization
 
@@ -166,7 +167,7 @@ public final class Journal: Sendable {
                     INSERT INTO activation (key, cardHash, maskedPAN, maskedID, idHash, gateway, state, createdAt, updatedAt, resolveAttempts)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
                     """,
-                arguments: [key, record.cardHash, maskedPAN, maskedID, record.idHash, gateway, record.state.rawValue, now, now])
+                arguments: [key, record.cardHash, maskedPAN, maskedID, record.idHash, gateway, record.state.rawValue, Self.stored(now), Self.stored(now)])
             try self.appendAudit(db, at: now, activation: key, event: "intent", detail: "\(maskedPAN) \(maskedID) via \(gateway)")
         }
         return record
@@ -187,7 +188,7 @@ public final class Journal: Sendable {
                     UPDATE activation SET state = ?, bankReference = COALESCE(?, bankReference), bankCode = COALESCE(?, bankCode),
                     detail = ?, updatedAt = ?, resolveAttempts = resolveAttempts + ? WHERE key = ?
                     """,
-                arguments: [state.rawValue, bankReference, bankCode, detail, now, resolveAttempt ? 1 : 0, key])
+                arguments: [state.rawValue, bankReference, bankCode, detail, Self.stored(now), resolveAttempt ? 1 : 0, key])
             var text = "\(current) → \(state.rawValue)"
             if let bankCode { text += " code \(bankCode)" }
             if let bankReference { text += " ref \(bankReference)" }
@@ -213,7 +214,7 @@ public final class Journal: Sendable {
             }
             let state: ActivationState = applied ? .approved : .notApplied
             let detail = "settled by operator \(name) (uid \(uid)): \(applied ? "applied at the bank" : "not applied at the bank")" + (note.map { ": \($0)" } ?? "")
-            try db.execute(sql: "UPDATE activation SET state = ?, detail = ?, updatedAt = ? WHERE key = ?", arguments: [state.rawValue, detail, now, key])
+            try db.execute(sql: "UPDATE activation SET state = ?, detail = ?, updatedAt = ? WHERE key = ?", arguments: [state.rawValue, detail, Self.stored(now), key])
             try self.appendAudit(db, at: now, activation: key, event: "settle", detail: "\(current) → \(state.rawValue): \(detail)")
         }
     }
@@ -325,13 +326,17 @@ public final class Journal: Sendable {
     /// Deletes final activations last changed more than `days` ago, and audit entries older than that;
     /// the last deleted entry's hash becomes the chain's anchor, so the rest still verifies. Unsettled
     /// activations are never purged. Returns how many activations went.
+    /// A date as the `DATETIME` columns hold it: GRDB's text format (`yyyy-MM-dd HH:mm:ss.SSS`, UTC),
+    /// written without the `DateFormatter` (and ICU) GRDB would use for a `Date` argument.
+    static func stored(_ date: Date) -> String { Timestamp.sqlite(secondsSince1970: date.timeIntervalSince1970) }
+
     @discardableResult
     public func purge(olderThanDays days: Int) async throws(JournalError) -> Int {
         let cutoff = self.clock().addingTimeInterval(-Double(days) * 86_400)
         let now = self.clock()
         return try await self.write { db throws -> Int in
             try db.execute(
-                sql: "DELETE FROM activation WHERE updatedAt < ? AND state IN ('approved', 'declined', 'notApplied')", arguments: [cutoff])
+                sql: "DELETE FROM activation WHERE updatedAt < ? AND state IN ('approved', 'declined', 'notApplied')", arguments: [Self.stored(cutoff)])
             let removed = db.changesCount
             if let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit WHERE at < ? ORDER BY seq DESC LIMIT 1", arguments: [cutoff.timeIntervalSince1970]) {
                 let seq: Int64 = last["seq"]

@@ -3,6 +3,7 @@ import Foundation
 import Journal
 import KioskProtocol
 import Messages
+import Identity
 
 /// How flow events, journal rows and errors look on the wire.
 enum Wire {
@@ -43,12 +44,11 @@ enum Wire {
     }
 
     static func record(_ record: ActivationRecord) -> JSONValue {
-        let format = ISO8601DateFormatter()
         return [
             "key": .string(record.key), "state": .string(record.state.rawValue), "maskedPAN": .string(record.maskedPAN),
             "maskedID": .string(record.maskedID), "bankReference": record.bankReference.map(JSONValue.string) ?? .null,
             "bankCode": record.bankCode.map(JSONValue.string) ?? .null, "gateway": .string(record.gateway),
-            "createdAt": .string(format.string(from: record.createdAt)), "updatedAt": .string(format.string(from: record.updatedAt)),
+            "createdAt": .string(Timestamp.rfc3339(secondsSince1970: record.createdAt.timeIntervalSince1970, milliseconds: false)), "updatedAt": .string(Timestamp.rfc3339(secondsSince1970: record.updatedAt.timeIntervalSince1970, milliseconds: false)),
             "resolveAttempts": .number(Double(record.resolveAttempts)),
         ]
     }

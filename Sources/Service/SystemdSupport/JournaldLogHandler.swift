@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 public import Logging
 import Synchronization
 
@@ -82,9 +83,5 @@ public struct JournaldLogHandler: LogHandler {
 
     private static let lock = Mutex(())
 
-    private static func stamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
-    }
+    private static func stamp() -> String { Timestamp.rfc3339(secondsSince1970: Date().timeIntervalSince1970) }
 }
