@@ -28,6 +28,29 @@ struct MockReaderTests {
         ])
     }
 
+    @Test("one source fanned out: a subscriber that never reads stalls nobody; a late one gets the state so far (a mute card too); offline is replayed")
+    func fannedOut() async throws {
+        let system = MockCardSystem(readers: ["A", "B"])
+        let card = EchoCard()
+        let silent = system.events()  // never read
+        let reader = system.events()
+        _ = await collect(reader, count: 3)
+        for _ in 0..<500 {
+            system.insert(card, into: "A")
+            system.remove(from: "A")
+        }
+        system.setMute(true, reader: "B")
+        system.insert(card, into: "B")
+        let tail = await collect(reader, count: 1001)
+        #expect(tail.count == 1001 && tail.last == .cardMute(reader: "B"), "\(tail.suffix(3))")
+        let late = system.events()
+        #expect(await collect(late, count: 4) == [.serviceOnline, .readerAttached("A"), .readerAttached("B"), .cardMute(reader: "B")])
+        system.setServiceOnline(false)
+        let offline = system.events()
+        #expect(await collect(offline, count: 1) == [.serviceOffline(reason: "mock reader service stopped")])
+        _ = silent
+    }
+
     @Test("readers() reports presence and ATR")
     func listing() async throws {
         let system = MockCardSystem(readers: ["A", "B"])

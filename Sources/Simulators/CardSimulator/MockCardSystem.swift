@@ -4,7 +4,8 @@ import Synchronization
 
 /// An in-process reader system for unit tests and the demo: readers and virtual cards you script
 /// (insert, remove, mute card, slow card, unplug reader, reset by another application, service loss),
-/// behind the same ``SmartCardSystem`` interface as PC/SC.
+/// behind the same ``SmartCardSystem`` interface as PC/SC. Its events reach subscribers through the same
+/// ``ReaderEventFanout`` as PC/SC's monitor: one source, the state so far replayed to each new subscriber.
 public final class MockCardSystem: SmartCardSystem {
     struct Slot {
         var card: (any VirtualCard)?
@@ -22,11 +23,13 @@ public final class MockCardSystem: SmartCardSystem {
         var order: [String] = []
         var slots: [String: Slot] = [:]
         var online = true
-        var subscribers: [Int: AsyncStream<ReaderEvent>.Continuation] = [:]
-        var nextSubscriber = 0
+        /// The fan-out's source while anyone subscribes: every change is told to it under this lock, so the
+        /// events keep the order of the changes.
+        var emit: (@Sendable (ReaderEvent) -> Void)?
     }
 
     let state = Mutex(State())
+    private let fanout = Mutex<ReaderEventFanout?>(nil)
 
     /// Creates the system with empty readers.
     public init(readers: [String] = ["Mock Reader 00 00"]) {
@@ -34,6 +37,22 @@ public final class MockCardSystem: SmartCardSystem {
             for name in readers {
                 state.order.append(name)
                 state.slots[name] = Slot()
+            }
+        }
+        self.fanout.withLock {
+            $0 = ReaderEventFanout { [weak self] emit in
+                self?.attach(emit)
+                return { [weak self] in self?.state.withLock { $0.emit = nil } }
+            }
+        }
+    }
+
+    /// The fan-out's source starts: it hears the state now, then every change.
+    private func attach(_ emit: @escaping @Sendable (ReaderEvent) -> Void) {
+        self.state.withLock { state in
+            state.emit = emit
+            for event in state.online ? [.serviceOnline] + Self.snapshot(state) : [.serviceOffline(reason: "mock reader service stopped")] {
+                emit(event)
             }
         }
     }
@@ -134,8 +153,8 @@ public final class MockCardSystem: SmartCardSystem {
     private func mutate(_ body: (inout State) -> [ReaderEvent]) {
         self.state.withLock { state in
             let events = body(&state)
-            for continuation in state.subscribers.values {
-                for event in events { continuation.yield(event) }
+            if let emit = state.emit {
+                for event in events { emit(event) }
             }
         }
     }
@@ -164,23 +183,7 @@ public final class MockCardSystem: SmartCardSystem {
     }
 
     public func events() -> AsyncStream<ReaderEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ReaderEvent.self, bufferingPolicy: .unbounded)
-        let id = self.state.withLock { state -> Int in
-            let id = state.nextSubscriber
-            state.nextSubscriber += 1
-            state.subscribers[id] = continuation
-            if state.online {
-                continuation.yield(.serviceOnline)
-                for event in Self.snapshot(state) { continuation.yield(event) }
-            } else {
-                continuation.yield(.serviceOffline(reason: "mock reader service stopped"))
-            }
-            return id
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
+        self.fanout.withLock { $0! }.subscribe()
     }
 
     public func connect(reader: String, options: ConnectOptions) async throws(ReaderError) -> any CardConnection {
