@@ -259,7 +259,9 @@ struct DaemonBench: AsyncParsableCommand {
         }
         var byFile: [String: Int] = [:]
         var current = ""
-        for line in ((try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8)) ?? "").split(separator: "\n") {
+        // Read to the end: a procfs file reports size 0, and String(contentsOfFile:) stops at its first page.
+        let smaps = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps").map { String(decoding: $0.readDataToEndOfFile(), as: UTF8.self) } ?? ""
+        for line in smaps.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             if let first = fields.first, first.contains("-"), fields.count >= 5 {
                 current = fields.count >= 6 ? String(fields[5]) : "[anonymous]"
