@@ -1,4 +1,3 @@
-public import Activation
 public import Journal
 public import KioskProtocol
 
