@@ -57,6 +57,26 @@ struct PINPadTests {
         #expect(next.rawBytes.allSatisfy { $0 == 0 }, "a cancelled entry's digits: \(next.rawBytes)")
     }
 
+    @Test("waitForEntry: woken by the entry beginning (no polling), at once when one is open, false on timeout or cancellation")
+    func waitForEntry() async throws {
+        let pad = try Self.pad()
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await pad.waitForEntry(timeout: .milliseconds(100)) == false)
+        #expect(clock.now - start >= .milliseconds(100))
+        let waiter = Task { await pad.waitForEntry(timeout: .seconds(10)) }
+        try await Task.sleep(for: .milliseconds(50))
+        let began = clock.now
+        _ = await pad.beginEntry(PINEntryRequest(pan: "6228231234567890125"))
+        #expect(await waiter.value)
+        #expect(clock.now - began < .seconds(2))
+        #expect(await pad.waitForEntry(timeout: .milliseconds(1)))  // one is open
+        await pad.cancelEntry()
+        let cancelled = Task { await pad.waitForEntry(timeout: .seconds(10)) }
+        cancelled.cancel()
+        #expect(await cancelled.value == false)
+    }
+
     @Test("a 12-digit card number cannot bind a format 0 block: enter ends the entry as failed, it never hangs")
     func shortPANFailsTheEntry() async throws {
         #expect(!ISO0PINBlock.accepts(pan: "622823002900"))

@@ -48,7 +48,7 @@ final class TestHost: KioskHost {
         return ActivationRun(flow: flow, devices: nil)
     }
     let languages = Mutex<[CustomerLanguage]>([])
-    func statusChanges() -> AsyncStream<JSONValue> { self.changes }
+    func statusChanges() -> any AsyncSequence<JSONValue, Never> & Sendable { self.changes }
     var lastFlow: ActivationFlow? { self.flows.withLock { $0.last } }
 }
 

@@ -98,31 +98,24 @@ final class DaemonHost: KioskHost {
         try await self.executor.settleByOperator(key, applied: applied, operator: name, uid: uid, note: note)
     }
 
-    func statusChanges() -> AsyncStream<JSONValue> {
-        let events = self.system.events()
-        return AsyncStream { continuation in
-            let task = Task {
-                for await event in events {
-                    switch event {
-                    case .readerAttached(let name): Gauge(label: "kiosk_reader_online", dimensions: [("reader", name)]).record(1)
-                    case .readerDetached(let name): Gauge(label: "kiosk_reader_online", dimensions: [("reader", name)]).record(0)
-                    default: break
-                    }
-                    let change: JSONValue =
-                        switch event {
-                        case .readerAttached(let name): ["event": "readerAttached", "reader": .string(name)]
-                        case .readerDetached(let name): ["event": "readerDetached", "reader": .string(name)]
-                        case .cardInserted(let name, _): ["event": "mediaPresent", "reader": .string(name)]
-                        case .cardRemoved(let name): ["event": "mediaNotPresent", "reader": .string(name)]
-                        case .cardMute(let name): ["event": "mediaMute", "reader": .string(name)]
-                        case .serviceOffline: ["event": "readerServiceOffline"]
-                        case .serviceOnline: ["event": "readerServiceOnline"]
-                        }
-                    continuation.yield(change)
-                }
-                continuation.finish()
+    /// The reader events as `Common.StatusChangedEvent` payloads (and the reader-online gauge), mapped from
+    /// the smart-card system's fan-out as they are read: no task of its own.
+    func statusChanges() -> any AsyncSequence<JSONValue, Never> & Sendable {
+        self.system.events().map { @Sendable event -> JSONValue in
+            switch event {
+            case .readerAttached(let name): Gauge(label: "kiosk_reader_online", dimensions: [("reader", name)]).record(1)
+            case .readerDetached(let name): Gauge(label: "kiosk_reader_online", dimensions: [("reader", name)]).record(0)
+            default: break
             }
-            continuation.onTermination = { _ in task.cancel() }
+            return switch event {
+            case .readerAttached(let name): ["event": "readerAttached", "reader": .string(name)]
+            case .readerDetached(let name): ["event": "readerDetached", "reader": .string(name)]
+            case .cardInserted(let name, _): ["event": "mediaPresent", "reader": .string(name)]
+            case .cardRemoved(let name): ["event": "mediaNotPresent", "reader": .string(name)]
+            case .cardMute(let name): ["event": "mediaMute", "reader": .string(name)]
+            case .serviceOffline: ["event": "readerServiceOffline"]
+            case .serviceOnline: ["event": "readerServiceOnline"]
+            }
         }
     }
 }

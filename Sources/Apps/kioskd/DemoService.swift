@@ -121,7 +121,7 @@ struct DemoService: Service {
         await flow.send(.confirm)
         for stage in [FlowStage.enteringPIN, .confirmingPIN] {
             try await seen.wait { if case .stage(stage, _) = $0 { true } else { false } }
-            while !pad.isEntering { try await Task.sleep(for: .milliseconds(20)) }
+            guard await pad.waitForEntry(timeout: .seconds(30)) else { throw DemoError("the PIN pad did not ask for a PIN") }
             self.logger.info("demo: [customer] types a new 6-digit PIN on the PIN pad (the clear PIN stays in the pad)")
             for digit in [8, 0, 2, 4, 6, 1] {
                 try await Task.sleep(for: .milliseconds(150))

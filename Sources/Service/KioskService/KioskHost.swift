@@ -13,7 +13,7 @@ public protocol KioskHost: Sendable {
     /// Where activations are kept (``Journal`` in the daemon).
     var journal: any ActivationStore { get }
     /// Reader, card and daemon status changes, for every client (`Common.StatusChangedEvent`).
-    func statusChanges() -> AsyncStream<JSONValue>
+    func statusChanges() -> any AsyncSequence<JSONValue, Never> & Sendable
     /// The metrics in Prometheus' text exposition format (`Operations.Metrics`).
     func metricsText() -> String
     /// An operator's settlement (`Journal.Settle`).

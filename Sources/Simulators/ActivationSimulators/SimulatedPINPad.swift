@@ -23,6 +23,8 @@ public final class SimulatedPINPad: PINPad {
     private let cipher: BlockCipher
     public let keyName: String
     private let entry = Mutex<Entry?>(nil)
+    /// Who waits for the next entry to begin (``waitForEntry(timeout:)``), by ticket.
+    private let entryWaiters = Mutex<(next: Int, waiting: [Int: CheckedContinuation<Bool, Never>], gaveUp: Set<Int>)>((0, [:], []))
 
     /// - Parameter pinKey: the test PIN key (3DES, 16 bytes) the block is encrypted under.
     public init(pinKey: [UInt8], keyName: String = "PIK-TEST") throws(BlockCipher.Failure) {
@@ -42,7 +44,54 @@ public final class SimulatedPINPad: PINPad {
         previous?.digits.wipe()
         previous?.continuation.yield(.cancelled)
         previous?.continuation.finish()
+        let waiting = self.entryWaiters.withLock { state in
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
+        }
+        for waiter in waiting { waiter.resume(returning: true) }
         return stream
+    }
+
+    /// Waits until an entry asks for a PIN (at once when one does); false after `timeout` or on cancellation.
+    /// Woken by ``beginEntry(_:)``, not by polling.
+    public func waitForEntry(timeout: Duration = .seconds(10)) async -> Bool {
+        if self.isEntering { return true }
+        let ticket = self.entryWaiters.withLock { state -> Int in
+            state.next += 1
+            return state.next
+        }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                        let now = self.entryWaiters.withLock { state -> Bool? in
+                            if state.gaveUp.remove(ticket) != nil { return false }
+                            // Checked under the waiters' lock that beginEntry takes after storing the entry.
+                            if self.isEntering { return true }
+                            state.waiting[ticket] = continuation
+                            return nil
+                        }
+                        if let now { continuation.resume(returning: now) }
+                    }
+                } onCancel: {
+                    let waiter = self.entryWaiters.withLock { state -> CheckedContinuation<Bool, Never>? in
+                        guard let waiter = state.waiting.removeValue(forKey: ticket) else {
+                            state.gaveUp.insert(ticket)
+                            return nil
+                        }
+                        return waiter
+                    }
+                    waiter?.resume(returning: false)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let answer = await group.next() ?? false
+            group.cancelAll()
+            return answer
+        }
     }
 
     public func cancelEntry() async { self.finish(with: .cancelled) }
@@ -106,12 +155,7 @@ public final class SimulatedPINPad: PINPad {
     /// False when no entry began within `timeout`.
     @discardableResult
     public func typeWhenAsked(_ pin: String, timeout: Duration = .seconds(10)) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while !self.isEntering {
-            guard clock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        guard await self.waitForEntry(timeout: timeout) else { return false }
         self.type(pin)
         return true
     }
