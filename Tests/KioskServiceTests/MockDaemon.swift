@@ -54,10 +54,16 @@ final class MockDaemon: @unchecked Sendable {
     }
 
     /// Resident memory in KiB (`VmRSS` of /proc/PID/status).
-    var residentKiB: Int {
+    var residentKiB: Int { self.status("VmRSS") }
+
+    /// The daemon's private resident memory (`RssAnon`: its heap and stacks), KiB. What a leak grows; VmRSS
+    /// also counts code pages, which the kernel maps in whole large folios the first time a path runs.
+    var privateKiB: Int { self.status("RssAnon") }
+
+    private func status(_ field: String) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
     }
 
     /// The daemon's log (stderr) so far.
