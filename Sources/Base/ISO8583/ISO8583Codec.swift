@@ -25,16 +25,11 @@ public enum ISO8583Codec {
         try Self.encodeMTI(message.mti, spec.mti, into: &out)
         Self.appendBitmap(primary, spec.bitmap, into: &out)
         if secondary != 0 { Self.appendBitmap(secondary, spec.bitmap, into: &out) }
-        for (word, base) in [(primary & ~(1 << 63), 0), (secondary, 64)] {
-            var bits = word
-            while bits != 0 {
-                let number = base + bits.leadingZeroBitCount + 1
-                bits &= ~(1 << UInt64(63 - bits.leadingZeroBitCount))
-                guard let field = spec.field(number) else {
-                    throw ISO8583Error(.unknownField, field: number, detail: "not in the spec \(spec.name)")
-                }
-                try Self.encodeField(message.fields[number]!, field, number: number, into: &out)
+        for number in FieldNumbers(primary: primary, secondary: secondary) {
+            guard let field = spec.field(number) else {
+                throw ISO8583Error(.unknownField, field: number, detail: "not in the spec \(spec.name)")
             }
+            try Self.encodeField(message.fields[number]!, field, number: number, into: &out)
         }
         return out
     }
@@ -50,12 +45,6 @@ public enum ISO8583Codec {
             var iterator = utf8.makeIterator()
             for _ in 0..<2 { out.append((iterator.next()! - 0x30) << 4 | (iterator.next()! - 0x30)) }
         }
-    }
-
-    static func encodeMTI(_ mti: String, _ encoding: MessageSpec.MTIEncoding) throws(ISO8583Error) -> [UInt8] {
-        var out: [UInt8] = []
-        try Self.encodeMTI(mti, encoding, into: &out)
-        return out
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
@@ -169,12 +158,6 @@ public enum ISO8583Codec {
         }
     }
 
-    static func encodeLength(_ count: Int, _ spec: FieldLayout, number: Int) throws(ISO8583Error) -> [UInt8] {
-        var out: [UInt8] = []
-        try Self.encodeLength(count, spec, number: number, into: &out)
-        return out
-    }
-
     private static let powersOfTen = [1, 10, 100, 1000, 10000, 100_000]
 
     // MARK: Decoding
@@ -203,18 +186,13 @@ public enum ISO8583Codec {
         let secondary = primary & (1 << 63) != 0 ? try Self.readBitmap(&reader, spec.bitmap) : 0
         var fields: [Int: String] = Dictionary(minimumCapacity: primary.nonzeroBitCount + secondary.nonzeroBitCount)
         var last = 1
-        for (word, base) in [(primary & ~(1 << 63), 0), (secondary & ~(1 << 63), 64)] {
-            // Bit 65 (a tertiary bitmap's) is not used.
-            var bits = word
-            while bits != 0 {
-                let number = base + bits.leadingZeroBitCount + 1
-                bits &= ~(1 << UInt64(63 - bits.leadingZeroBitCount))
-                guard let field = spec.field(number) else {
-                    throw ISO8583Error(.unknownField, field: number, detail: "present in the bitmap, not in the spec \(spec.name)")
-                }
-                fields[number] = try Self.decodeField(&reader, field, number: number)
-                last = number
+        // Bit 65 (a tertiary bitmap's) is not used.
+        for number in FieldNumbers(primary: primary, secondary: secondary & ~(1 << 63)) {
+            guard let field = spec.field(number) else {
+                throw ISO8583Error(.unknownField, field: number, detail: "present in the bitmap, not in the spec \(spec.name)")
             }
+            fields[number] = try Self.decodeField(&reader, field, number: number)
+            last = number
         }
         guard reader.isEmpty else {
             throw ISO8583Error(.trailingBytes, field: last, detail: "\(reader.remaining) bytes after the last field")
@@ -347,12 +325,6 @@ public enum ISO8583Codec {
         if let high = pending { out.append(high << 4 | pad) }
     }
 
-    static func packBCD(_ characters: [UInt8], padLeft: Bool, pad: UInt8) -> [UInt8] {
-        var out: [UInt8] = []
-        characters.withUnsafeBufferPointer { Self.packBCD($0, padLeft: padLeft, pad: pad, into: &out) }
-        return out
-    }
-
     @inline(__always)
     static func hexValue(_ character: UInt8) -> UInt8? {
         switch character {
@@ -362,17 +334,29 @@ public enum ISO8583Codec {
         default: nil
         }
     }
+}
 
-    /// Strict hex: digits only (APDU's `Hex.decode` also skips separators, which a field value must not hold).
-    static func unhex(_ text: String) -> [UInt8]? {
-        let characters = Array(text.utf8)
-        guard characters.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(characters.count / 2)
-        for index in stride(from: 0, to: characters.count, by: 2) {
-            guard let high = Self.hexValue(characters[index]), let low = Self.hexValue(characters[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-        }
-        return out
+/// The field numbers a primary and a secondary bitmap name, in order. Bit 1 of the primary (a secondary
+/// bitmap follows) names no field.
+struct FieldNumbers: Sequence, IteratorProtocol {
+    private var primary: UInt64
+    private var secondary: UInt64
+
+    init(primary: UInt64, secondary: UInt64) {
+        self.primary = primary & ~(1 << 63)
+        self.secondary = secondary
+    }
+
+    mutating func next() -> Int? {
+        if self.primary != 0 { return Self.take(&self.primary) + 1 }
+        if self.secondary != 0 { return Self.take(&self.secondary) + 65 }
+        return nil
+    }
+
+    /// The highest set bit's position from the left (0 = the most significant), cleared.
+    private static func take(_ word: inout UInt64) -> Int {
+        let position = word.leadingZeroBitCount
+        word &= ~(1 << UInt64(63 - position))
+        return position
     }
 }
