@@ -30,9 +30,6 @@ public final class ManualClock: Clock, Sendable {
     public var now: Instant { self.state.withLock { $0.now } }
     public var minimumResolution: Duration { .zero }
 
-    /// Sleepers waiting now.
-    public var sleeperCount: Int { self.state.withLock { $0.sleepers.count } }
-
     public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         let id = self.state.withLock { state -> Int in
             state.next += 1

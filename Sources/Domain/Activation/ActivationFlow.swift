@@ -57,8 +57,6 @@ public actor ActivationFlow {
         self.init(executor: executor, audit: audit, pinPad: pinPad, verifier: verifier, configuration: configuration, clock: ContinuousClock())
     }
 
-    public nonisolated var timeouts: FlowTimeouts { self.configuration.timeouts }
-
     /// Shows the first stage and arms its timer (``run()`` does it too). Cards already present are
     /// announced with inputs.
     public func start() {

@@ -95,7 +95,6 @@ public struct FlowMachine: Sendable {
     private var verifying: Int?
     /// True while the PIN pad is told to stop before the flow announces its end.
     private var finishing = false
-    private var pendingEnd: (end: FlowEnd, detail: String)?
     /// How the flow ended, once it has (set when it starts to end).
     public private(set) var end: FlowEnd?
     /// Why it ended, for the operator's log (masked; never shown to the customer).
@@ -399,14 +398,13 @@ public struct FlowMachine: Sendable {
             return
         }
         self.finishing = true
-        self.pendingEnd = (end, operatorMessage)
         self.actions.append(.stopPINPad)
     }
 
     private mutating func pinPadStopped() {
-        guard self.finishing, let (end, detail) = self.pendingEnd else { return }
+        // finish() set the end and its reason before it asked the pad to stop.
+        guard self.finishing, let end = self.end, let detail = self.endDetail else { return }
         self.finishing = false
-        self.pendingEnd = nil
         self.finished(end, operatorMessage: detail)
     }
 
