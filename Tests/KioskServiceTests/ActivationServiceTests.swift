@@ -55,6 +55,19 @@ struct ActivationServiceTests {
             #expect(await waitUntil(timeout: .seconds(10)) { await flow.isWithBank })
         }
 
+        /// A rig whose activation (connection 1, request 10) is at a bank taking `bankMilliseconds`, drained
+        /// within `limit`; and how long the drain took.
+        static func drained(bankMilliseconds: Int, within limit: Duration) async throws -> (Rig, Duration) {
+            var fixture = SimulatedBank.Fixture()
+            fixture.processingMilliseconds = bankMilliseconds
+            let rig = try Rig(bank: fixture)
+            try await rig.toTheBank(try await rig.start(1, requestId: 10))
+            let clock = ContinuousClock()
+            let started = clock.now
+            await rig.service.drain(within: limit)
+            return (rig, clock.now - started)
+        }
+
         func stop() async {
             self.task.cancel()
             _ = await self.task.result
@@ -99,15 +112,7 @@ struct ActivationServiceTests {
 
     @Test("drain with a request at the bank: waits for the answer; the result and the end reach the owner before drain returns; new starts are refused")
     func drainWaitsForTheBank() async throws {
-        var fixture = SimulatedBank.Fixture()
-        fixture.processingMilliseconds = 700
-        let rig = try Rig(bank: fixture)
-        let flow = try await rig.start(1, requestId: 10)
-        try await rig.toTheBank(flow)
-        let clock = ContinuousClock()
-        let started = clock.now
-        await rig.service.drain(within: .seconds(10))
-        let took = clock.now - started
+        let (rig, took) = try await Rig.drained(bankMilliseconds: 700, within: .seconds(10))
         #expect(took > .milliseconds(300), "drain returned after \(took), before the bank answered")
         #expect(rig.events(of: 1).contains { if case .result(state: "approved", _, _) = $0 { true } else { false } })
         let end = rig.heard.withLock { $0[1] ?? [] }.last
@@ -123,15 +128,7 @@ struct ActivationServiceTests {
 
     @Test("drain past its limit: returns at the limit, the owner hears the end; the bank applied it at most once and the journal never calls it refused")
     func drainPastTheLimit() async throws {
-        var fixture = SimulatedBank.Fixture()
-        fixture.processingMilliseconds = 1500
-        let rig = try Rig(bank: fixture)
-        let flow = try await rig.start(1, requestId: 10)
-        try await rig.toTheBank(flow)
-        let clock = ContinuousClock()
-        let started = clock.now
-        await rig.service.drain(within: .milliseconds(200))
-        let took = clock.now - started
+        let (rig, took) = try await Rig.drained(bankMilliseconds: 1500, within: .milliseconds(200))
         #expect(took < .milliseconds(1200), "drain took \(took) with a 200 ms limit")
         let end = rig.heard.withLock { $0[1] ?? [] }.last
         guard case .ended? = end else {
