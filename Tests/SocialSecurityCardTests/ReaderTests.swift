@@ -16,7 +16,11 @@ struct Bench {
     let card: RecordingCard
 
     init(_ name: String, psam: VirtualPSAM? = VirtualPSAM()) throws {
-        self.fixture = try SocialSecurityCardFixture.load(path: sscFixturePath(name))
+        try self.init(fixture: try SocialSecurityCardFixture.load(path: sscFixturePath(name)), psam: psam)
+    }
+
+    init(fixture: SocialSecurityCardFixture, psam: VirtualPSAM? = VirtualPSAM()) throws {
+        self.fixture = fixture
         self.card = RecordingCard(try VirtualSocialSecurityCard.make(self.fixture))
         self.system.insert(self.card, into: "Mock Card 00 00")
         if let psam { self.system.insert(psam, into: "Mock PSAM 00 01") }
@@ -199,14 +203,44 @@ let allReadableFixtures = [
         }
     }
 
-    @Test func bankProblemsKeepTheIdentity() async throws {
-        let noBank = try await Bench("no-bank").read()
+    @Test(arguments: [CardReadOptions.Scope.everything, .activation])
+    func bankProblemsKeepTheIdentity(_ scope: CardReadOptions.Scope) async throws {
+        let noBank = try await Bench("no-bank").read(scope: scope)
         #expect(noBank.identity != nil)
         #expect(noBank.bank == nil)
         #expect(noBank.bankError?.reason == .noBankApplication)
-        let blocked = try await Bench("bank-blocked").read()
+        let blocked = try await Bench("bank-blocked").read(scope: scope)
         #expect(blocked.bankError?.reason == .bankApplicationBlocked)
         #expect(blocked.bankError?.statusWord == StatusWord(rawValue: 0x6283))
+    }
+
+    @Test("an activation selects the UnionPay debit AID straight away: no PPSE, no PSE, nothing selected twice")
+    func activationSelectsTheDebitAIDDirectly() async throws {
+        let bench = try Bench("v2-common")
+        let reading = try await bench.read(scope: .activation)
+        #expect(reading.bank?.pan == bench.fixture.bank?.pan)
+        let received = bench.card.received
+        let bankSelects = received.filter { $0.hasPrefix("00A40400") && !$0.hasPrefix("00A404000F") }
+        #expect(bankSelects == ["00A4040008A00000033301010100"])
+        let selects = received.filter { $0.hasPrefix("00A4") }
+        #expect(Set(selects).count == selects.count)
+        // SSSE 9 (as in fewestAPDUsOnACommonCard's count, less the 3 items an activation does not use) + SELECT AID, GPO, 2 records.
+        #expect(reading.apduCount == 13)
+    }
+
+    @Test("an activation on a card whose bank application is not the debit AID finds it through the directories", arguments: ["pse", "ppse", "none"])
+    func activationFallsBackToTheDirectories(_ directory: String) async throws {
+        var fixture = try SocialSecurityCardFixture.load(path: sscFixturePath("v2-common"))
+        fixture.bank?.aid = "A000000333010103"
+        fixture.bank?.directory = directory
+        let bench = try Bench(fixture: fixture)
+        let reading = try await bench.read(scope: .activation)
+        #expect(reading.bank?.aid == [0xA0, 0x00, 0x00, 0x03, 0x33, 0x01, 0x01, 0x03])
+        #expect(reading.bank?.pan == fixture.bank?.pan)
+        let received = bench.card.received
+        #expect(received.filter { $0 == "00A4040008A00000033301010100" }.count == 1, "the debit AID is tried once")
+        let selects = received.filter { $0.hasPrefix("00A4") }
+        #expect(Set(selects).count == selects.count, "nothing selected twice")
     }
 
     @Test func removedCardEndsTheReadWithATypedError() async throws {

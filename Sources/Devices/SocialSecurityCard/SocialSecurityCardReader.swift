@@ -27,6 +27,7 @@ public struct CardReadOptions: Sendable {
         /// What an activation uses: the items that decide whether and how to authenticate, the card number
         /// and expiry, the social security number and the name. Not the issue date, card type, gender,
         /// nation, birthplace or birth date (the ID document carries those; the flow does not use the card's).
+        /// The bank application is selected by the UnionPay debit AID first (``BankApplicationReader/Discovery/debitFirst``).
         case activation
     }
 
@@ -90,7 +91,9 @@ public enum SocialSecurityCardReader {
             }
             if options.readsBank {
                 do {
-                    reading.bank = try BankApplicationReader(channel: counting, terminal: options.terminal ?? .now()).read()
+                    // A diagnosis lists what the card's directories hold; an activation goes to the debit AID.
+                    let discovery: BankApplicationReader.Discovery = options.scope == .everything ? .directory : .debitFirst
+                    reading.bank = try BankApplicationReader(channel: counting, terminal: options.terminal ?? .now(), discovery: discovery).read()
                 } catch where error.reason == .noBankApplication || error.reason == .bankApplicationBlocked || error.reason == .invalidData {
                     reading.bankError = error
                 }

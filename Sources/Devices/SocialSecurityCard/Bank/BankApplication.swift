@@ -25,16 +25,28 @@ public struct BankApplicationData: Hashable, Sendable {
     public var maskedPAN: String { Masking.pan(self.pan) }
 }
 
-/// Reads the bank application in the fewest APDUs: PPSE, else PSE, else the known UnionPay AIDs;
-/// SELECT the application; GET PROCESSING OPTIONS from its PDOL; READ RECORD along the AFL until
-/// every item the kiosk uses is found.
+/// Reads the bank application in the fewest APDUs: find it (see ``Discovery``); SELECT it; GET PROCESSING
+/// OPTIONS from its PDOL; READ RECORD along the AFL until every item the kiosk uses is found.
 public struct BankApplicationReader {
+    /// How the application is found.
+    public enum Discovery: Sendable, Hashable {
+        /// The card's directories: PPSE, else PSE, then the known UnionPay AIDs. What a diagnosis read
+        /// uses, so that it shows what the card lists.
+        case directory
+        /// SELECT the UnionPay debit AID (`A000000333010101`, the account a social security card's bank
+        /// function is) straight away, as SSC kiosk readers do (`cards.md` §2); on `6A82` the directories as
+        /// in ``directory``. Saves the PPSE, or the PSE and its records, on every card that has the AID.
+        case debitFirst
+    }
+
     public let channel: any CardChannel
     public let terminal: TerminalData
+    public let discovery: Discovery
 
-    public init(channel: any CardChannel, terminal: TerminalData) {
+    public init(channel: any CardChannel, terminal: TerminalData, discovery: Discovery = .directory) {
         self.channel = channel
         self.terminal = terminal
+        self.discovery = discovery
     }
 
     public func read() throws(CardReadError) -> BankApplicationData {
@@ -119,6 +131,20 @@ public struct BankApplicationReader {
     }
 
     private func selectApplication() throws(CardReadError) -> (aid: [UInt8], fci: [UInt8]) {
+        var tried: [[UInt8]] = []
+        var blocked: CardReadError?
+        if self.discovery == .debitFirst {
+            let aid = PBOCCodec.debitAID
+            tried.append(aid)
+            let step = "SELECT AID \(Hex.encode(aid))"
+            let response = try self.send(try! CommandAPDU.select(name: aid), step: step)
+            switch response.status.rawValue {
+            case 0x9000: return (aid, response.data)
+            case 0x6283, 0x6A81: blocked = CardReadError(.bankApplicationBlocked, step: step, statusWord: response.status)
+            case 0x6A82: break
+            default: throw CardReadError.from(response.status, step: step, inBankApplication: true)
+            }
+        }
         var candidates: [[UInt8]] = []
         let ppse = try self.send(try! CommandAPDU.select(name: PBOCCodec.ppse), step: "SELECT PPSE")
         if ppse.status.rawValue == 0x9000 {
@@ -128,7 +154,7 @@ public struct BankApplicationReader {
             candidates = try self.pseCandidates()
         }
         candidates += PBOCCodec.knownAIDs.filter { !candidates.contains($0) }
-        var blocked: CardReadError?
+        candidates.removeAll { tried.contains($0) }
         for aid in candidates {
             let step = "SELECT AID \(Hex.encode(aid))"
             let response = try self.send(try! CommandAPDU.select(name: aid), step: step)
@@ -139,7 +165,7 @@ public struct BankApplicationReader {
             default: throw CardReadError.from(response.status, step: step, inBankApplication: true)
             }
         }
-        throw blocked ?? CardReadError(.noBankApplication, step: "SELECT bank application", detail: "tried \(candidates.count) AIDs")
+        throw blocked ?? CardReadError(.noBankApplication, step: "SELECT bank application", detail: "tried \(candidates.count + tried.count) AIDs")
     }
 
     private func pseCandidates() throws(CardReadError) -> [[UInt8]] {

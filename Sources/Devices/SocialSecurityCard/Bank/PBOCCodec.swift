@@ -11,6 +11,8 @@ public enum PBOCCodec {
     public static let unionPayRID: [UInt8] = [0xA0, 0x00, 0x00, 0x03, 0x33]
     /// UnionPay AIDs tried directly when no directory lists one: debit, credit, quasi-credit, e-cash
     /// (`cards.md` §2).
+    /// The UnionPay debit application, `A000000333010101`: the account a social security card's bank function is.
+    public static let debitAID: [UInt8] = unionPayRID + [0x01, 0x01, 0x01]
     public static let knownAIDs: [[UInt8]] = [0x01, 0x02, 0x03, 0x06].map { unionPayRID + [0x01, 0x01, $0] }
 
     // MARK: Directories
