@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "kioskctl", targets: ["kioskctl"]),
         .executable(name: "kiosk-bench", targets: ["kiosk-bench"]),
         .executable(name: "kiosk-bank-sim", targets: ["kiosk-bank-sim"]),
+        .executable(name: "kiosk-epp-sim", targets: ["kiosk-epp-sim"]),
         .library(name: "Bytes", targets: ["Bytes"]),
         .library(name: "APDU", targets: ["APDU"]),
         .library(name: "CardCore", targets: ["CardCore"]),
@@ -72,6 +73,8 @@ let package = Package(
         .target(name: "Identity", path: "Sources/Base/Identity", swiftSettings: swiftSettings),
         // The system OpenSSL's libcrypto, for SM2/SM3/SM4 and 3DES. Only Sources/Base/KioskCrypto imports it.
         .systemLibrary(name: "COpenSSL", path: "Sources/Base/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // XFS4IoT messages (CEN's JSON-over-WebSocket device interface): the envelope and the PIN pad's commands. Pure.
+        .target(name: "XFS4IoT", dependencies: ["KioskProtocol"], path: "Sources/Base/XFS4IoT", swiftSettings: swiftSettings),
         // Block ciphers (SM4, 3DES) and, later, SM2/SM3, over COpenSSL.
         .target(name: "KioskCrypto", dependencies: ["COpenSSL"], path: "Sources/Base/KioskCrypto", swiftSettings: swiftSettings),
         // The social security card: SSSE application, 3.00 authentication through a security module,
@@ -143,6 +146,38 @@ let package = Package(
             name: "ActivationSimulators",
             dependencies: ["Activation", "BankGateway", "Bytes", "Journal", "KioskCrypto", "ResidentIDCard"],
             path: "Sources/Simulators/ActivationSimulators", swiftSettings: swiftSettings),
+        // A client of XFS4IoT device services: one long-lived WebSocket connection (swift-nio's WebSocket codec,
+        // swift-nio-ssl for wss), requests with their events and completion, unsolicited events, reconnects.
+        .target(
+            name: "XFS4IoTClient",
+            dependencies: [
+                "KioskProtocol", "XFS4IoT",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Sources/Devices/XFS4IoTClient", swiftSettings: swiftSettings),
+        // The simulated XFS4IoT EPP service behind kiosk-epp-sim: key storage under a TEST master key, PIN entry with
+        // hidden-digit key events, ISO 9564 format 0 PIN blocks, fault knobs. The clear PIN exists only in it.
+        .target(
+            name: "EPPSimulator",
+            dependencies: [
+                "Bytes", "KioskCrypto", "KioskProtocol", "XFS4IoT",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Sources/Simulators/EPPSimulator", swiftSettings: swiftSettings),
+        // The kiosk's encrypting PIN pad as an XFS4IoT client: key import under the EPP's master key, PIN entry
+        // counted from key events, the PIN block from the EPP. The clear PIN never reaches kioskd.
+        .target(
+            name: "XFS4IoTPINPad",
+            dependencies: [
+                "Activation", "BankGateway", "Bytes", "KioskProtocol", "XFS4IoT", "XFS4IoTClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Domain/XFS4IoTPINPad", swiftSettings: swiftSettings),
         // The devices that feed the flow: the smart-card system (PC/SC or mock) and the ID module's reader loop.
         .target(
             name: "KioskDevices",
@@ -207,6 +242,15 @@ let package = Package(
             ],
             path: "Sources/Apps/kioskctl", swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "kiosk-epp-sim",
+            dependencies: [
+                "Bytes", "EPPSimulator", "UnixSocket",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Apps/kiosk-epp-sim", swiftSettings: swiftSettings),
         .executableTarget(
             name: "kioskd",
             dependencies: [
@@ -298,6 +342,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KioskSettingsTests", dependencies: ["KioskSettings", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "XFS4IoTTests", dependencies: ["KioskProtocol", "XFS4IoT", "XFS4IoTClient"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EPPTests",
+            dependencies: [
+                "Activation", "BankGateway", "Bytes", "EPPSimulator", "KioskCrypto", "KioskProtocol", "TestSupport", "XFS4IoT", "XFS4IoTClient", "XFS4IoTPINPad",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "KioskProtocolTests", dependencies: ["Bytes", "KioskProtocol"], swiftSettings: swiftSettings),
         .testTarget(name: "JournalTests", dependencies: ["ActivationSimulators", "Journal", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

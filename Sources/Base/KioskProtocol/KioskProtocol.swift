@@ -64,7 +64,7 @@ public enum KioskProtocol {
 
     /// Rejects nesting deeper than ``maximumDepth`` before the JSON parser sees it (a parser recursing
     /// on hostile input must not be what stops the daemon).
-    static func checkDepth(_ bytes: [UInt8]) throws(ProtocolError) {
+    public static func checkDepth(_ bytes: [UInt8]) throws(ProtocolError) {
         var depth = 0
         var inString = false
         var escaped = false
