@@ -257,7 +257,7 @@ let package = Package(
                 "PCSC", "CardSimulator", "SocialSecurityCard", "VirtualCards", "Identity", "Messages", "ResidentIDCard",
                 "IDModuleSimulator", "Activation", "ActivationSimulators", "Bytes", "BankGateway", "BankHTTP", "BankSimulator", "BankSimulatorServer", "CardCore", "Journal",
                 "KioskCrypto", "KioskDevices", "KioskProtocol", "KioskService", "KioskSettings", "ISO8583Gateway", "MetricsEndpoint",
-                "SystemdSupport", "UnixSocket",
+                "SystemdSupport", "UnixSocket", "XFS4IoTClient", "XFS4IoTPINPad",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

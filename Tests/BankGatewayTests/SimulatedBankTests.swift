@@ -75,6 +75,18 @@ import Testing
         #expect(found == kind)
     }
 
+    @Test("a PIN block that does not open under the PIN key (another key, another card) is a PIN error, not an approval")
+    func blockUnderAnotherKeyIsAPINError() async throws {
+        let gateway = try self.gateway()
+        var wrongKey = try request()
+        wrongKey.pinBlock = EncryptedPINBlock(format: .iso0TripleDES, keyName: "PIK-OTHER", bytes: wrongKey.pinBlock.bytes.map { $0 ^ 0x5A })
+        #expect(await gateway.activate(wrongKey) == .pinError(triesLeft: nil, bankCode: "55"))
+        var otherCard = try request(pan: "6217000010002345678")
+        otherCard.pinBlock = try request().pinBlock  // bound to 6228230029000005274
+        #expect(await gateway.activate(otherCard) == .pinError(triesLeft: nil, bankCode: "55"))
+        #expect(await gateway.bank.ledger().allSatisfy { $0.effects == 0 })
+    }
+
     @Test func queryAndReversal() async throws {
         let gateway = try self.gateway()
         let r = try request()

@@ -48,9 +48,15 @@ final class MockDaemon: @unchecked Sendable {
         return (try? await onOwnThread { try UnixSocket.request(control, line: line) }) ?? "error: no control socket"
     }
 
+    /// The PIN pad's control socket when it is not kioskd's own (`kiosk-epp-sim --control`, for `pinPad.kind: xfs4iot`).
+    var pinControl: String?
+
     /// Types `pin` once the PIN pad waits for it (it answers `error` until then).
     func typePIN(_ pin: String, timeout: Duration = .seconds(10)) async -> Bool {
-        await waitUntil(timeout: timeout, every: .milliseconds(30)) { await self.sim("pin \(pin)") == "ok" }
+        let control = self.pinControl ?? self.control
+        return await waitUntil(timeout: timeout, every: .milliseconds(30)) {
+            (try? await onOwnThread { try UnixSocket.request(control, line: "pin \(pin)") }) == "ok"
+        }
     }
 
     /// Resident memory in KiB (`VmRSS` of /proc/PID/status).

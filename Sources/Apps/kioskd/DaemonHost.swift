@@ -13,6 +13,8 @@ import Prometheus
 import ResidentIDCard
 import SocialSecurityCard
 import Synchronization
+import XFS4IoTClient
+import XFS4IoTPINPad
 
 /// The daemon's side of the kiosk socket: its readers and its journal; and a new flow with the devices
 /// attached for each activation (``makeActivation(language:)``, called by the ``ActivationService``).
@@ -21,6 +23,9 @@ final class DaemonHost: KioskHost {
     let journal: any ActivationStore
     let executor: ActivationExecutor
     let pinPad: any PINPad
+    /// The EPP, when the PIN pad is one (`pinPad.kind: xfs4iot`): its state is part of the status, and a
+    /// kiosk whose EPP cannot take a PIN refuses new activations as out of service.
+    let epp: XFS4IoTPINPad?
     let verifier: any IdentityVerifier
     let cardReader: String
     let psamReader: String?
@@ -42,6 +47,7 @@ final class DaemonHost: KioskHost {
         self.journal = journal
         self.executor = executor
         self.pinPad = pinPad
+        self.epp = pinPad as? XFS4IoTPINPad
         self.verifier = verifier
         self.cardReader = cardReader
         self.psamReader = psamReader
@@ -59,8 +65,25 @@ final class DaemonHost: KioskHost {
             "cardReader": ["name": .string(self.cardReader), "media": readers.first { $0.name == self.cardReader }?.cardPresent == true ? "present" : "notPresent"],
             "journal": .string(self.journal.stoppedReason.map { "stopped: \($0)" } ?? "ok"),
             "bank": .string("\(self.executor.gateway.profile.name) (\(self.executor.gateway.profile.kind))"),
+            "pinPad": self.pinPadStatus(),
         ]
     }
+
+    /// The PIN pad in `Common.Status`: for the EPP its connection, device state, encryption state (no master
+    /// key = `notInitialized`), PIN key and why it is not ready.
+    func pinPadStatus() -> JSONValue {
+        guard let epp = self.epp else { return ["kind": "simulated", "ready": true] }
+        let health = epp.health
+        return [
+            "kind": "xfs4iot", "service": .string("\(epp.connection.endpoint)"), "connection": .string(health.connection),
+            "device": health.device.map { .string($0) } ?? .null, "encryptionState": health.encryptionState.map { .string($0) } ?? .null,
+            "pinKey": health.pinKey.map { .string($0) } ?? .null, "ready": .bool(health.isReady),
+            "problem": health.notReadyReason.map { .string($0) } ?? .null,
+        ]
+    }
+
+    /// Why a customer cannot be served now (the EPP not ready), or `nil`.
+    func notReadyReason() -> String? { self.epp?.health.notReadyReason.map { "PIN pad: \($0)" } }
 
     func deviceInformation() -> JSONValue {
         ["model": "CardKiosk kioskd", "software": .string("kioskd protocol \(KioskProtocol.version)"), "bankGateway": .string(self.executor.gateway.profile.kind)]

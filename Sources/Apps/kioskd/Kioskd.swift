@@ -22,6 +22,8 @@ import ResidentIDCard
 import ServiceLifecycle
 import SystemdSupport
 import UnixSignals
+import XFS4IoTClient
+import XFS4IoTPINPad
 import VirtualCards
 
 /// The kiosk daemon: serves the kiosk socket (protocol v1) that the kiosk screen and `kioskctl` use,
@@ -145,7 +147,23 @@ struct Kioskd: AsyncParsableCommand {
 
         let system: any SmartCardSystem
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let pad = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
+        // The PIN pad: the kiosk's EPP through XFS4IoT, or (test mode only) the simulated pad inside kioskd.
+        let simulatedPad: SimulatedPINPad?
+        let pad: any PINPad
+        if settings.pinPad == "xfs4iot" {
+            let endpoint: XFSEndpoint
+            do { endpoint = try XFSEndpoint(url: settings.pinPadURL ?? "") } catch { throw ValidationError("pinPad.url: \(error)") }
+            let eppSettings = EPPSettings(
+                masterKeyName: settings.pinPadMasterKeyName, pinKeyNames: settings.pinPadKeyNames,
+                rotation: EPPSettings.Rotation(rawValue: settings.pinPadRotation) ?? .replace, keyAlgorithm: settings.pinPadKeyAlgorithm,
+                sm4PinFormat: settings.pinPadSM4Format, sm4KeyAlgorithm: settings.pinPadSM4KeyAlgorithm)
+            pad = XFS4IoTPINPad(connection: XFSConnection(endpoint: endpoint, logger: logger), settings: eppSettings, logger: logger)
+            simulatedPad = nil
+        } else {
+            let simulated = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
+            pad = simulated
+            simulatedPad = simulated
+        }
         let cardReader: String
         let psamReader: String?
         var idModule: IDCardModule?
@@ -163,7 +181,7 @@ struct Kioskd: AsyncParsableCommand {
             simulator = idSimulator
             idModule = IDCardModule(device: idSimulator.linkPath)
             if let control = self.simControl {
-                try SimulatorControl(path: control, system: mockSystem, cardReader: cardReader, idSimulator: idSimulator, pad: pad, logger: logger).start()
+                try SimulatorControl(path: control, system: mockSystem, cardReader: cardReader, idSimulator: idSimulator, pad: simulatedPad, logger: logger).start()
                 logger.info("simulated devices' control socket ready", metadata: ["path": "\(control)"])
             }
         } else {
@@ -174,9 +192,9 @@ struct Kioskd: AsyncParsableCommand {
             cardReader = reader
             psamReader = self.psamReader ?? settings.psamReader
             idModule = (self.idDevice ?? settings.idDevice).map { IDCardModule(device: $0, baudRate: settings.idBaudRate) }
-            logger.warning("no encrypting PIN pad driver is configured: using the simulated PIN pad (test keys)")
+            if simulatedPad != nil { logger.warning("pinPad.kind is simulated: the PIN pad is simulated inside kioskd (test keys)") }
             if let control = self.simControl {
-                try SimulatorControl(path: control, system: nil, cardReader: reader, idSimulator: nil, pad: pad, logger: logger).start()
+                try SimulatorControl(path: control, system: nil, cardReader: reader, idSimulator: nil, pad: simulatedPad, logger: logger).start()
             }
         }
         defer { simulator?.stop() }
@@ -201,7 +219,9 @@ struct Kioskd: AsyncParsableCommand {
                 takeCards: .seconds(settings.timeouts.takeCards), warning: .seconds(settings.timeouts.warning)),
             logger: logger, registry: metrics)
         let drain = min(executor.gateway.profile.timeouts.response + .seconds(5), .seconds(50))
-        let activations = ActivationService(logger: logger, drain: drain) { language in host.makeActivation(language: language) }
+        let activations = ActivationService(logger: logger, drain: drain, notReady: { host.notReadyReason() }) { language in
+            host.makeActivation(language: language)
+        }
         let server = KioskSocketServer(
             host: host, activations: activations, path: socketPath, group: (self.socketGroup ?? settings.socketGroup).map { gid_t($0) },
             limits: {
@@ -218,6 +238,7 @@ struct Kioskd: AsyncParsableCommand {
         }
         let notifier = SystemdNotifier()
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
+        if let epp = pad as? XFS4IoTPINPad { services.append(.init(service: EPPService(pad: epp, gateway: gateway, logger: logger))) }
         // Shut down in reverse order: the socket (which drains the activation first), then the activation service.
         services.append(.init(service: activations))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))

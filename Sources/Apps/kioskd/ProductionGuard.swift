@@ -40,7 +40,12 @@ struct ProductionGuard {
         if request.settings.pinPad == "simulated" {
             refuse(
                 "pinPad.kind", "the simulated PIN pad holds the clear PIN and a published test PIN key",
-                "configure the kiosk's encrypting PIN pad (this build has no EPP driver yet: production cannot start until it does)" + testModeHint)
+                "set pinPad.kind: xfs4iot and pinPad.url to the kiosk's EPP service (Firmware-notes/epp.md)" + testModeHint)
+        }
+        if request.settings.pinPad == "xfs4iot", let url = request.settings.pinPadURL, url.hasPrefix("ws://"),
+            !["ws://127.0.0.1", "ws://localhost", "ws://[::1]"].contains(where: { url.hasPrefix($0 + ":") || url.hasPrefix($0 + "/") })
+        {
+            refuse("pinPad.url", "\(url) is plain ws:// to another machine: key loading and PIN blocks would cross the network unprotected", "use wss:// (the EPP service is the TLS server) or an EPP service on this machine")
         }
         let verifier = request.identityVerifier ?? request.settings.identityVerifier
         if verifier.hasPrefix("simulated") {

@@ -26,11 +26,12 @@ final class SimulatorControl: @unchecked Sendable {
     let system: MockCardSystem?
     let cardReader: String
     let idSimulator: IDModuleSimulator?
-    let pad: SimulatedPINPad
+    /// `nil` when the PIN pad is the EPP service (`pinPad.kind: xfs4iot`): its keys are pressed at its own control socket.
+    let pad: SimulatedPINPad?
     let logger: Logger
     private var listener: Int32 = -1
 
-    init(path: String, system: MockCardSystem?, cardReader: String, idSimulator: IDModuleSimulator?, pad: SimulatedPINPad, logger: Logger) {
+    init(path: String, system: MockCardSystem?, cardReader: String, idSimulator: IDModuleSimulator?, pad: SimulatedPINPad?, logger: Logger) {
         self.path = path
         self.system = system
         self.cardReader = cardReader
@@ -137,19 +138,23 @@ final class SimulatorControl: @unchecked Sendable {
         case ("id", "remove"):
             self.idSimulator?.removeCard()
             return "ok"
+        case ("pin", _) where self.pad == nil, ("key", _) where self.pad == nil:
+            return "error: the PIN pad is the EPP service (pinPad.kind xfs4iot): press keys at its own control socket (kiosk-epp-sim --control)"
         case ("pin", let digits?):
+            guard let pad = self.pad else { return "error: no simulated PIN pad" }
             guard digits.allSatisfy(\.isNumber) else { return "error: pin DIGITS" }
-            guard self.pad.isEntering else { return "error: the PIN pad is not waiting for a PIN" }
-            self.pad.type(digits)
+            guard pad.isEntering else { return "error: the PIN pad is not waiting for a PIN" }
+            pad.type(digits)
             return "ok"
         case ("key", let key?):
+            guard let pad = self.pad else { return "error: no simulated PIN pad" }
             switch key {
-            case "enter": self.pad.press(.enter)
-            case "clear": self.pad.press(.clear)
-            case "cancel": self.pad.press(.cancel)
+            case "enter": pad.press(.enter)
+            case "clear": pad.press(.clear)
+            case "cancel": pad.press(.cancel)
             default:
                 guard let digit = Int(key), (0...9).contains(digit) else { return "error: key 0-9|enter|clear|cancel" }
-                self.pad.press(.digit(digit))
+                pad.press(.digit(digit))
             }
             return "ok"
         case ("latency", let device?):

@@ -42,6 +42,8 @@ public final class ISO8583Gateway: BankGateway {
     private let table: ResultCodeTable
     private let link: ISOLink
     private let keys = Mutex<WorkingKeys?>(nil)
+    /// The PIN key of the last sign-on, encrypted as the host sent it, and who waits for the next ones.
+    private let pinKeys = Mutex<(latest: PINKeyDelivery?, next: Int, subscribers: [Int: AsyncStream<PINKeyDelivery>.Continuation])>((nil, 0, [:]))
     private let inFlight = Mutex<Set<String>>([])
     private let late = Mutex<[String: LateReply]>([:])
     private let lateContinuation: AsyncStream<LateReply>.Continuation
@@ -82,7 +84,14 @@ public final class ISO8583Gateway: BankGateway {
     }
 
     /// Closes the connection to the host.
-    public func shutdown() async { await self.link.close() }
+    public func shutdown() async {
+        let subscribers = self.pinKeys.withLock { state in
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.finish() }
+        await self.link.close()
+    }
 
     /// The working keys of the last sign-on (the PIN key goes to the PIN pad), if signed on.
     public var workingKeys: WorkingKeys? { self.keys.withLock { $0 } }
@@ -120,11 +129,31 @@ public final class ISO8583Gateway: BankGateway {
             let keys = try WorkingKeys(signOnField62: keyBytes, masterKey: self.settings.masterKey, algorithm: self.settings.keyAlgorithm)
             if let sixty = reply[60], sixty.count >= 8 { try? await self.state.setBatch(String(sixty.dropFirst(2).prefix(6))) }
             self.keys.withLock { $0 = keys }
+            // The PIK as the host sent it (under the terminal master key) and its check value, for the EPP.
+            let delivery = PINKeyDelivery(encrypted: Array(keyBytes[0..<16]), checkValue: Array(keyBytes[16..<20]))
+            let subscribers = self.pinKeys.withLock { state in
+                state.latest = delivery
+                return Array(state.subscribers.values)
+            }
+            for subscriber in subscribers { subscriber.yield(delivery) }
             return .success(keys)
         } catch {
             self.keys.withLock { $0 = nil }
             return .failure(.signOn(error.description))
         }
+    }
+
+    /// The PIN key of every sign-on (the latest at once), for the EPP to import under its master key.
+    public func pinKeyDeliveries() -> AsyncStream<PINKeyDelivery> {
+        let (stream, continuation) = AsyncStream.makeStream(of: PINKeyDelivery.self, bufferingPolicy: .bufferingNewest(1))
+        let id = self.pinKeys.withLock { state -> Int in
+            state.next += 1
+            state.subscribers[state.next] = continuation
+            if let latest = state.latest { continuation.yield(latest) }
+            return state.next
+        }
+        continuation.onTermination = { [weak self] _ in _ = self?.pinKeys.withLock { $0.subscribers.removeValue(forKey: id) } }
+        return stream
     }
 
     private func currentKeys() async -> Result<WorkingKeys, ISO8583GatewayError> {

@@ -23,6 +23,8 @@ public final class XFSConnection: Sendable {
     private struct Inner {
         var state: State = .disconnected("not started")
         var writer: NIOAsyncChannelOutboundWriter<WebSocketFrame>?
+        /// Counts connections; changes before the first command can go over a new one.
+        var generation = 0
         var nextRequestId = 1
         var pending: [Int: (name: String, continuation: AsyncThrowingStream<XFSMessage, any Error>.Continuation)] = [:]
         var stateSubscribers: [Int: AsyncStream<State>.Continuation] = [:]
@@ -50,6 +52,10 @@ public final class XFSConnection: Sendable {
 
     /// The state now.
     public var state: State { self.inner.withLock { $0.state } }
+
+    /// Which connection this is (1 for the first, then one more for each reconnection): what a device
+    /// remembers may be gone on a new one.
+    public var generation: Int { self.inner.withLock { $0.generation } }
 
     /// Every state change from now on, starting with the state now. A slow subscriber keeps only the newest.
     public func states() -> AsyncStream<State> {
@@ -114,7 +120,10 @@ public final class XFSConnection: Sendable {
                 let channel = try await self.connect()
                 backoff = self.minimumBackoff
                 try await channel.executeThenClose { inbound, outbound in
-                    self.inner.withLock { $0.writer = outbound }
+                    self.inner.withLock { inner in
+                        inner.writer = outbound
+                        inner.generation += 1
+                    }
                     self.setState(.connected)
                     self.logger.info("XFS4IoT service connected", metadata: ["endpoint": "\(self.endpoint)"])
                     for try await frame in inbound {

@@ -28,6 +28,8 @@ public final class XFS4IoTPINPad: PINPad {
         /// The last PIN key the bank gave (encrypted under the master key), to import again after a reconnection.
         var lastKey: (encrypted: [UInt8], checkValue: [UInt8])?
         var nextNameIndex = 0
+        /// The connection (``XFSConnection/generation``) the current PIN key was imported on.
+        var importedOn: Int?
         var entry: Entry?
         var entries = 0
         /// The PinEntry request of each running entry, by entry number, and the entries being stopped.
@@ -40,6 +42,15 @@ public final class XFS4IoTPINPad: PINPad {
     private let logger: Logger
     private let state = Mutex(State())
     private let healthSubscribers = Mutex<(next: Int, all: [Int: AsyncStream<EPPHealth>.Continuation])>((0, [:]))
+    /// Key imports, one at a time (a new key from the bank, or the last one again after a reconnection).
+    private struct ImportRequest: Sendable {
+        /// A new key from the bank; `nil` for the last one again.
+        var key: (encrypted: [UInt8], checkValue: [UInt8])?
+        /// Only when the last key was not imported on this connection yet (a reconnection).
+        var connection: Int?
+        let reply: (@Sendable (Result<String, EPPError>) -> Void)?
+    }
+    private let imports = AsyncStream.makeStream(of: ImportRequest.self)
 
     public init(connection: XFSConnection, settings: EPPSettings, logger: Logger = Logger(label: "epp")) {
         self.connection = connection
@@ -70,6 +81,15 @@ public final class XFS4IoTPINPad: PINPad {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.connection.run() }
             group.addTask {
+                for await request in self.imports.stream {
+                    if let key = request.key { self.state.withLock { $0.lastKey = key } }
+                    if let connection = request.connection, self.state.withLock({ $0.importedOn == connection || $0.lastKey == nil }) { continue }
+                    let result: Result<String, EPPError>
+                    do throws(EPPError) { result = .success(try await self.importLastKey()) } catch { result = .failure(error) }
+                    request.reply?(result)
+                }
+            }
+            group.addTask {
                 for await message in self.connection.unsolicited() where message.header.name == "Common.StatusChangedEvent" {
                     let change = PINPadMessages.status(message.payload)
                     self.update { health in
@@ -88,12 +108,16 @@ public final class XFS4IoTPINPad: PINPad {
                         self.update { health in
                             health.connection = "disconnected"
                             health.device = nil
+                            // A new connection may reach a restarted or replaced EPP: the key goes in again.
+                            health.pinKey = nil
                             health.problem = "the EPP service at \(self.connection.endpoint) is unreachable: \(why)"
                         }
                     case .connected:
                         await self.prepare()
                     }
                 }
+                // The connection stopped for good: no more imports.
+                self.imports.continuation.finish()
             }
         }
         let subscribers = self.healthSubscribers.withLock { subscribers in
@@ -115,10 +139,10 @@ public final class XFS4IoTPINPad: PINPad {
                 health.device = status.device
                 health.encryptionState = status.encryptionState
                 health.problem = nil
-                health.pinKey = nil
             }
             self.logger.info("EPP ready for commands", metadata: ["device": "\(status.device ?? "?")", "encryptionState": "\(status.encryptionState ?? "?")"])
-            if self.state.withLock({ $0.lastKey != nil }) { _ = try? await self.importLastKey() }
+            // The bank's last PIN key again, unless it already went in on this connection.
+            self.imports.continuation.yield(ImportRequest(key: nil, connection: self.connection.generation, reply: nil))
         } catch {
             self.update { health in
                 health.connection = "connected"
@@ -146,8 +170,13 @@ public final class XFS4IoTPINPad: PINPad {
     /// - Returns: the key's name in the EPP.
     @discardableResult
     public func loadPINKey(encrypted: [UInt8], checkValue: [UInt8]) async throws(EPPError) -> String {
-        self.state.withLock { $0.lastKey = (encrypted, checkValue) }
-        return try await self.importLastKey()
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<String, EPPError>, Never>) in
+            let request = ImportRequest(key: (encrypted, checkValue), connection: nil, reply: { continuation.resume(returning: $0) })
+            if case .terminated = self.imports.continuation.yield(request) {
+                continuation.resume(returning: .failure(EPPError(.offline, detail: "the EPP connection is stopped")))
+            }
+        }
+        return try result.get()
     }
 
     private func importLastKey() async throws(EPPError) -> String {
@@ -157,6 +186,7 @@ public final class XFS4IoTPINPad: PINPad {
             return (state.lastKey, name)
         }
         guard let key else { throw EPPError(.noPINKey, detail: "the bank has not given a PIN key yet") }
+        let generation = self.connection.generation
         do throws(EPPError) {
             let payload = PINPadMessages.importPINKey(name: name, encrypted: key.encrypted, decryptKey: self.settings.masterKeyName, algorithm: self.settings.keyAlgorithm)
             var completion = try await self.command(.importKey, payload: payload)
@@ -179,7 +209,10 @@ public final class XFS4IoTPINPad: PINPad {
             } else {
                 self.logger.warning("the EPP returned no check value for the imported PIN key; it cannot be verified here", metadata: ["key": "\(name)"])
             }
-            self.state.withLock { $0.nextNameIndex += 1 }
+            self.state.withLock { state in
+                state.nextNameIndex += 1
+                state.importedOn = generation
+            }
             self.update { health in
                 health.pinKey = name
                 health.problem = nil

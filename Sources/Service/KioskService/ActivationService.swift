@@ -58,6 +58,8 @@ public final class ActivationService: Service, Sendable {
         case busy
         /// The kiosk cannot serve now (journal stopped, shutting down).
         case unavailable
+        /// A device the activation needs is not ready (the EPP offline, no PIN key): the operator's reason.
+        case outOfService(String)
     }
 
     struct Current: Sendable {
@@ -84,6 +86,7 @@ public final class ActivationService: Service, Sendable {
     }
 
     private let make: @Sendable (CustomerLanguage) async -> ActivationRun?
+    private let notReadyReason: @Sendable () -> String?
     /// How long a shutdown waits for a request already with the bank.
     private let drainLimit: Duration
     private let logger: Logger
@@ -93,9 +96,14 @@ public final class ActivationService: Service, Sendable {
 
     /// - Parameters:
     ///   - drain: how long a shutdown waits for a request already with the bank.
+    ///   - notReady: why the kiosk's devices cannot serve a customer now (checked before each start), or `nil`.
     ///   - make: a new flow with its devices for a customer's language; `nil` when the kiosk cannot serve now.
-    public init(logger: Logger, drain: Duration = .seconds(30), make: @escaping @Sendable (CustomerLanguage) async -> ActivationRun?) {
+    public init(
+        logger: Logger, drain: Duration = .seconds(30), notReady: @escaping @Sendable () -> String? = { nil },
+        make: @escaping @Sendable (CustomerLanguage) async -> ActivationRun?
+    ) {
         self.make = make
+        self.notReadyReason = notReady
         self.drainLimit = drain
         self.logger = logger
         (self.jobStream, self.jobs) = AsyncStream.makeStream(of: Job.self)
@@ -125,6 +133,10 @@ public final class ActivationService: Service, Sendable {
         language tag: String?, owner: Owner, timeout: Duration?, observer: @escaping @Sendable (Update) -> Void
     ) async throws(StartRefusal) -> ActivationFlow {
         let language = CustomerLanguage(tag: tag)
+        if let reason = self.notReadyReason() {
+            self.logger.warning("activation refused: out of service", metadata: ["reason": "\(reason)"])
+            throw .outOfService(reason)
+        }
         // Claimed before the flow is made, so two screens cannot both start one.
         let claimed = self.state.withLock { state -> Bool? in
             guard !state.closed else { return nil }

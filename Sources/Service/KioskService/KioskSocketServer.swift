@@ -416,9 +416,21 @@ public final class KioskSocketServer: Sendable {
                 switch error {
                 case .busy: (.sequenceError, "an activation is already running")
                 case .unavailable: (.deviceNotReady, "the kiosk cannot serve now")
+                case .outOfService(let reason): (.deviceNotReady, "out of service: \(reason)")
+                }
+            // Out of service has its own customer message, in the customer's language.
+            let payload: JSONValue =
+                if case .outOfService = error {
+                    [
+                        "end": .string(FlowEnd.outOfService.rawValue), "errorCode": .string(FlowEnd.outOfService.rawValue),
+                        "message": Wire.message(FlowEnd.outOfService.customerMessage, language: language), "language": .string(language.rawValue),
+                    ]
+                } else {
+                    [:]
                 }
             client.send(KioskMessage(
-                header: MessageHeader(name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: description)))
+                header: MessageHeader(name: "Activation.Start", requestId: requestId, type: .completion, completionCode: code, errorDescription: description),
+                payload: payload))
         }
     }
 

@@ -19,6 +19,15 @@ public struct KioskSettings: Sendable, Hashable {
     public var idDevice: String?
     public var idBaudRate: Int
     public var pinPad: String
+    /// `pinPad.kind: xfs4iot`: the EPP service's URL (`ws://…/xfs4iot/v1.0/{Service}/`), its master key's name,
+    /// the PIN key name(s), how keys rotate, and the vendor's SM4 PIN-block names (`pinPad.*`).
+    public var pinPadURL: String?
+    public var pinPadMasterKeyName: String = "TMK01"
+    public var pinPadKeyNames: [String] = ["PIK01"]
+    public var pinPadRotation: String = "replace"
+    public var pinPadKeyAlgorithm: String = "T"
+    public var pinPadSM4Format: String?
+    public var pinPadSM4KeyAlgorithm: String?
     public var identityVerifier: String
     public var bankProfile: String?
     public var journalPath: String
@@ -63,7 +72,14 @@ public struct KioskSettings: Sendable, Hashable {
         ("readers.card", "the PC/SC reader holding the social security card"),
         ("readers.psam", "the PC/SC reader holding the PSAM (3.00 cards)"),
         ("idModule.device", "the ID-card module's serial device"), ("idModule.baudRate", "its baud rate"),
-        ("pinPad.kind", "the encrypting PIN pad (simulated)"), ("identityVerifier", "simulated-accept or simulated-reject"),
+        ("pinPad.kind", "the encrypting PIN pad: xfs4iot (the kiosk's EPP service) or simulated (test mode)"),
+        ("pinPad.url", "the EPP's XFS4IoT service URL, ws://HOST:PORT/xfs4iot/v1.0/SERVICE/ (wss:// for TLS)"),
+        ("pinPad.masterKeyName", "the terminal master key's name in the EPP (default TMK01)"),
+        ("pinPad.pinKeyNames", "the PIN key's name, or two names used in turn (default PIK01)"),
+        ("pinPad.rotation", "replace (delete and import again when the EPP refuses to overwrite) or alternate (two names)"),
+        ("pinPad.keyAlgorithm", "the PIN key's XFS4IoT algorithm code (default T, TDEA)"),
+        ("pinPad.sm4PinFormat", "the EPP vendor's PIN-block format name for SM4 (no XFS4IoT standard)"),
+        ("pinPad.sm4KeyAlgorithm", "the EPP vendor's algorithm code for SM4 keys"), ("identityVerifier", "simulated-accept or simulated-reject"),
         ("bank.profile", "the bank profile file (JSON)"), ("journal.path", "the SQLite journal"),
         ("journal.retentionDays", "days final activations are kept"),
         ("journal.hashKeyFile", "the fingerprints' key file, outside the database"),
@@ -113,6 +129,13 @@ public struct KioskSettings: Sendable, Hashable {
                 warning: config.int(forKey: "timeouts.warning", default: 10)),
             logLevel: config.string(forKey: "logging.level", default: "info"))
         settings.mode = config.string(forKey: "mode", default: "production")
+        settings.pinPadURL = config.string(forKey: "pinPad.url")
+        settings.pinPadMasterKeyName = config.string(forKey: "pinPad.masterKeyName", default: "TMK01")
+        settings.pinPadKeyNames = config.stringArray(forKey: "pinPad.pinKeyNames", default: ["PIK01"])
+        settings.pinPadRotation = config.string(forKey: "pinPad.rotation", default: "replace")
+        settings.pinPadKeyAlgorithm = config.string(forKey: "pinPad.keyAlgorithm", default: "T")
+        settings.pinPadSM4Format = config.string(forKey: "pinPad.sm4PinFormat")
+        settings.pinPadSM4KeyAlgorithm = config.string(forKey: "pinPad.sm4KeyAlgorithm")
         let credential = environment["CREDENTIALS_DIRECTORY"].map { $0 + "/journal-hash-key" }.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
         settings.journalHashKeyFile = config.string(forKey: "journal.hashKeyFile") ?? credential
         settings.configurationFile = file.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
@@ -134,8 +157,22 @@ public struct KioskSettings: Sendable, Hashable {
         guard ["production", "test"].contains(self.mode) else {
             throw SettingsError(key: "mode", problem: "\"\(self.mode)\" is not a mode", fix: "use production (the default) or test")
         }
-        guard ["simulated"].contains(self.pinPad) else {
-            throw SettingsError(key: "pinPad.kind", problem: "\"\(self.pinPad)\" is not a PIN pad this build drives", fix: "use simulated")
+        guard ["simulated", "xfs4iot"].contains(self.pinPad) else {
+            throw SettingsError(key: "pinPad.kind", problem: "\"\(self.pinPad)\" is not a PIN pad this build drives", fix: "use xfs4iot (or simulated in test mode)")
+        }
+        if self.pinPad == "xfs4iot" {
+            guard let url = self.pinPadURL, url.hasPrefix("ws://") || url.hasPrefix("wss://") else {
+                throw SettingsError(key: "pinPad.url", problem: "missing or not a ws:// or wss:// URL", fix: "set the EPP's XFS4IoT service URL, e.g. ws://127.0.0.1:5846/xfs4iot/v1.0/PinPad1/")
+            }
+            guard ["replace", "alternate"].contains(self.pinPadRotation) else {
+                throw SettingsError(key: "pinPad.rotation", problem: "\"\(self.pinPadRotation)\" is not a rotation", fix: "use replace or alternate")
+            }
+            let names = self.pinPadKeyNames.filter { !$0.isEmpty }
+            guard names.count == (self.pinPadRotation == "alternate" ? 2 : 1), Set(names).count == names.count else {
+                throw SettingsError(
+                    key: "pinPad.pinKeyNames", problem: "\(names.count) name(s) for rotation \(self.pinPadRotation)",
+                    fix: "give one name for replace, two different names for alternate")
+            }
         }
         guard ["simulated-accept", "simulated-reject"].contains(self.identityVerifier) else {
             throw SettingsError(key: "identityVerifier", problem: "\"\(self.identityVerifier)\" is unknown", fix: "use simulated-accept or simulated-reject")
@@ -200,6 +237,12 @@ public struct KioskSettings: Sendable, Hashable {
         add("idModule.device", self.idDevice)
         add("idModule.baudRate", self.idBaudRate)
         add("pinPad.kind", self.pinPad)
+        if self.pinPad == "xfs4iot" {
+            add("pinPad.url", self.pinPadURL ?? "")
+            add("pinPad.masterKeyName", self.pinPadMasterKeyName)
+            add("pinPad.pinKeyNames", self.pinPadKeyNames.joined(separator: ","))
+            add("pinPad.rotation", self.pinPadRotation)
+        }
         add("identityVerifier", self.identityVerifier)
         add("bank.profile", self.bankProfile)
         add("journal.path", self.journalPath)

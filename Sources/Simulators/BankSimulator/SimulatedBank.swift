@@ -176,13 +176,15 @@ public actor SimulatedBank {
         return (self.fixture.defaultCode, nil)
     }
 
-    /// Opens the PIN block with the test PIN key and applies the usual weak-PIN rules.
+    /// Opens the PIN block with the test PIN key and applies the usual weak-PIN rules. A 3DES block that does
+    /// not open as a format 0 block for this card (made under another key, or for another card number) is a
+    /// PIN error, `55`, as the bank's HSM would report it.
     private func weakPINCode(_ request: ActivationRequest) -> String? {
         guard request.pinBlock.format == .iso0TripleDES,
-            let key = try? Hex.decode(self.fixture.pinKey), let cipher = try? BlockCipher(.tripleDES, key: key),
-            let clear = try? cipher.decrypt(request.pinBlock.bytes),
-            let pin = try? ISO0PINBlock.pin(fromClearBlock: clear, pan: request.card.pan)
+            let key = try? Hex.decode(self.fixture.pinKey), let cipher = try? BlockCipher(.tripleDES, key: key)
         else { return nil }
+        guard let clear = try? cipher.decrypt(request.pinBlock.bytes), let pin = try? ISO0PINBlock.pin(fromClearBlock: clear, pan: request.card.pan)
+        else { return "55" }
         return WeakPINRules.code(pin: pin, idNumber: request.cardholder.idNumber)
     }
 

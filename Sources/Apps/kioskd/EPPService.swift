@@ -1,0 +1,51 @@
+import BankGateway
+import Logging
+import Metrics
+import ServiceLifecycle
+import XFS4IoTPINPad
+
+/// Keeps the kiosk's EPP usable: its XFS4IoT connection and state (``XFS4IoTPINPad/run()``), a sign-on at start
+/// (retried with backoff) so the bank's PIN key reaches the EPP before the first customer, every PIN key the
+/// bank gives imported under the EPP's master key, and `kiosk_epp_ready` (0/1) for the metrics.
+struct EPPService: Service {
+    let pad: XFS4IoTPINPad
+    let gateway: any BankGateway
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.serve() }
+    }
+
+    private func serve() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.pad.run() }
+            group.addTask {
+                for await delivery in self.gateway.pinKeyDeliveries() {
+                    do {
+                        let name = try await self.pad.loadPINKey(encrypted: delivery.encrypted, checkValue: delivery.checkValue)
+                        self.logger.info("the bank's PIN key is in the EPP", metadata: ["key": "\(name)"])
+                    } catch {
+                        // The pad's health carries the reason; activations are refused until the next key.
+                        self.logger.error("the bank's PIN key could not be loaded into the EPP", metadata: ["problem": "\(error)"])
+                    }
+                }
+            }
+            group.addTask {
+                var backoff = Duration.seconds(1)
+                while !Task.isCancelled {
+                    switch await self.gateway.prepare() {
+                    case .ready: return
+                    case .unavailable(let detail):
+                        self.logger.warning("bank sign-on failed; the EPP has no PIN key until it succeeds", metadata: ["problem": "\(detail)", "retryIn": "\(backoff)"])
+                    }
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(60))
+                }
+            }
+            group.addTask {
+                let gauge = Gauge(label: "kiosk_epp_ready")
+                for await health in self.pad.healthChanges() { gauge.record(health.isReady ? 1 : 0) }
+            }
+        }
+    }
+}

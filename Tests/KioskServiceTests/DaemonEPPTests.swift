@@ -1,0 +1,118 @@
+import Foundation
+import KioskClient
+import KioskProtocol
+import TestSupport
+import Testing
+import UnixSocket
+
+/// kioskd with the EPP as it runs at an outlet: three processes. kiosk-bank-sim serves ISO 8583 and writes the
+/// TEST terminal master key; kiosk-epp-sim holds that master key, as an EPP loaded at installation; kioskd
+/// (`pinPad.kind: xfs4iot`) signs on, imports the bank's PIN key into the EPP and never sees a PIN digit.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct DaemonEPPTests {
+    /// A started product and the first lines it printed.
+    final class Started: @unchecked Sendable {
+        let process = Process()
+        var lines: [String] = []
+
+        init(_ product: String, _ arguments: [String], lines count: Int) async throws {
+            self.process.executableURL = URL(fileURLWithPath: productPath(product))
+            self.process.arguments = arguments
+            let output = Pipe()
+            self.process.standardOutput = output
+            self.process.standardError = FileHandle.nullDevice
+            try self.process.run()
+            let handle = output.fileHandleForReading
+            self.lines = try await onOwnThread { () -> [String] in
+                var lines: [String] = []
+                var line: [UInt8] = []
+                while lines.count < count {
+                    guard let byte = try handle.read(upToCount: 1), let first = byte.first else { break }
+                    if first == 0x0A {
+                        lines.append(String(decoding: line, as: UTF8.self))
+                        line = []
+                    } else {
+                        line.append(first)
+                    }
+                }
+                return lines
+            }
+            try #require(self.lines.count == count, "\(product) printed \(self.lines)")
+        }
+
+        func stop() {
+            guard self.process.isRunning else { return }
+            self.process.terminate()
+            self.process.waitUntilExit()
+        }
+    }
+
+    static var specPath: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Config/iso8583/cups-pos.json").path
+    }
+
+    static func control(_ path: String, _ line: String) async -> String {
+        (try? await onOwnThread { try UnixSocket.request(path, line: line) }) ?? "error: no control socket"
+    }
+
+    static func pinPadStatus(_ daemon: MockDaemon) async -> JSONValue? {
+        guard let client = try? TestClient(path: daemon.socket) else { return nil }
+        defer { client.disconnect() }
+        client.send("Common.Status", 1)
+        return await client.completion(1, timeout: .seconds(5))?.payload["pinPad"]
+    }
+
+    @Test("a whole activation over ISO 8583 with the EPP: PIK imported at sign-on, the bank opens the EPP's block; a re-sign-on rotates the PIK; EPP offline refuses new activations as out of service")
+    func activationThroughTheEPP() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("epp-e2e-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bank = try await Started(
+            "kiosk-bank-sim", ["serve", "--keys", directory, "--port", "0", "--iso-port", "0", "--spec", Self.specPath], lines: 2)
+        defer { bank.stop() }
+        let eppControl = directory + "/epp.sock"
+        let epp = try await Started("kiosk-epp-sim", ["--keys", directory, "--port", "0", "--control", eppControl], lines: 1)
+        defer { epp.stop() }
+        let url = String(epp.lines[0].dropFirst("listening on ".count))
+        let config = directory + "/kioskd.yaml"
+        try "mode: test\npinPad:\n  kind: xfs4iot\n  url: \(url)\n".write(toFile: config, atomically: true, encoding: .utf8)
+
+        let daemon = try await MockDaemon(arguments: ["--config", config, "--bank-profile", directory + "/iso8583-profile.json"])
+        daemon.pinControl = eppControl
+        // Signed on at start: the PIN key is in the EPP before the first customer.
+        let ready = await poll(timeout: .seconds(20), every: .milliseconds(100)) { () async -> JSONValue? in
+            let status = await Self.pinPadStatus(daemon)
+            return status?["ready"]?.bool == true ? status : nil
+        }
+        #expect(ready?["pinKey"]?.string == "PIK01" && ready?["kind"]?.string == "xfs4iot", "\(daemon.log.suffix(2000))")
+        // kioskd's own simulator control presses no PIN keys when the pad is the EPP.
+        #expect(await daemon.sim("pin 802461").hasPrefix("error"))
+
+        let screen = try Screen.start(daemon)
+        #expect(await screen.activateApproved(daemon, confirmRequest: 2), "\(screen.client.messages.map(\.header.name))")
+        #expect(await screen.completion() != nil)
+        screen.client.disconnect()
+        let ledgerURL = String(bank.lines[0].dropFirst("listening on ".count))
+        let ledger = try await runProduct("kiosk-bank-sim", ["ledger", "--url", ledgerURL, "--json"])
+        #expect(ledger.output.contains("\"effects\":1") || ledger.output.contains("\"effects\" : 1"), "\(ledger.output)")
+        let served = await Self.control(eppControl, "status")
+        #expect(served.contains("KeyManagement.ImportKey=1,") && served.contains("PinPad.GetPinBlock=2"), "\(served)")
+
+        // The EPP goes offline: the kiosk says so and refuses a new activation with its own message.
+        #expect(await Self.control(eppControl, "fault offline on") == "ok")
+        #expect(await waitUntil(timeout: .seconds(10)) { await Self.pinPadStatus(daemon)?["device"]?.string == "offline" })
+        let refused = try TestClient(path: daemon.socket)
+        refused.send("Activation.Start", 7, payload: ["language": "en"])
+        let completion = await refused.completion(7)
+        #expect(completion?.header.completionCode == .deviceNotReady)
+        #expect(completion?.payload["end"]?.string == "outOfService" && completion?.payload["message"]?["key"]?.string == "kiosk.outOfService")
+        #expect(completion?.payload["message"]?["text"]?.string == "This kiosk is out of service. Please go to a counter.")
+        refused.disconnect()
+        #expect(await Self.control(eppControl, "fault offline off") == "ok")
+        #expect(await waitUntil(timeout: .seconds(10)) { await Self.pinPadStatus(daemon)?["ready"]?.bool == true })
+
+        // Nothing kioskd logged holds the PIN.
+        #expect(!daemon.log.contains("802461"))
+        #expect(await daemon.stop() == 0)
+    }
+}
