@@ -245,7 +245,7 @@ let package = Package(
         .executableTarget(
             name: "kiosk-epp-sim",
             dependencies: [
-                "Bytes", "EPPSimulator", "UnixSocket",
+                "BankSimulator", "Bytes", "EPPSimulator", "UnixSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

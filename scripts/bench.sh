@@ -13,7 +13,7 @@ tools="${KIOSK_FLOOR_TOOLS:-../shared/tools}"
 
 kiosk_require_packages
 echo "==> building kiosk-bench (release) and the C floor tools"
-for product in kiosk-bench kioskd kiosk-bank-sim; do
+for product in kiosk-bench kioskd kiosk-bank-sim kiosk-epp-sim; do
     swift build -c release --product "$product" 2>&1 | grep -E 'error|Build of product' || true
 done
 bench="$(swift build -c release --show-bin-path)/kiosk-bench"
@@ -43,5 +43,5 @@ python3 -c 'import iso8583' 2>/dev/null || python3 -m pip install -q --disable-p
 
 echo
 rm -rf "$KIOSK_STATE_DIR/daemon-bench"
-"$bench" daemon --kioskd "$(dirname "$bench")/kioskd" --bank-sim "$(dirname "$bench")/kiosk-bank-sim" \
+"$bench" daemon --kioskd "$(dirname "$bench")/kioskd" --bank-sim "$(dirname "$bench")/kiosk-bank-sim" --epp-sim "$(dirname "$bench")/kiosk-epp-sim" \
     --work "$KIOSK_STATE_DIR/daemon-bench" --pcsc-reader "Virtual PCD 1 00 00"

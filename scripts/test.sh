@@ -50,6 +50,12 @@ bad=$(grep -rlE '^\s*(internal |public |private |fileprivate )?import COpenSSL' 
 bad=$(grep -rlE '^\s*(public |internal )?import (PCSC|CPCSCLite)$' Sources/Devices/SocialSecurityCard Sources/Devices/ResidentIDCard Sources/Base/Identity Sources/Base/Messages || true)
 [ -z "$bad" ] || kiosk_die "card applications must not import the PC/SC driver: $bad"
 
+# No PIN digit enters kioskd: the PIN is typed on the EPP (kiosk-epp-sim in tests and the demo). Nothing kioskd
+# runs refers to the in-process simulated PIN pad or builds a clear PIN block (only the EPP simulator and the
+# simulated banks do, to check blocks); kioskd's simulator control refuses pin/key (DaemonEPPTests).
+bad=$(grep -rnE 'SimulatedPINPad|PressedDigits|clearBlock\(|typeWhenAsked' Sources/Apps/kioskd Sources/Service Sources/Domain Sources/Devices Sources/Bank || true)
+[ -z "$bad" ] || kiosk_die "kioskd's code paths must not take PIN digits: $bad"
+
 # The bank interface knows no transport: no NIO, no HTTP client, no OpenSSL.
 bad=$(grep -rhE '^\s*(public |internal )?import ' Sources/Bank/BankGateway | grep -vE 'import (Foundation|Identity|Messages)$' || true)
 [ -z "$bad" ] || kiosk_die "BankGateway may import only Foundation, Identity and Messages, found: $bad"

@@ -9,43 +9,6 @@ import UnixSocket
 /// TEST terminal master key; kiosk-epp-sim holds that master key, as an EPP loaded at installation; kioskd
 /// (`pinPad.kind: xfs4iot`) signs on, imports the bank's PIN key into the EPP and never sees a PIN digit.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct DaemonEPPTests {
-    /// A started product and the first lines it printed.
-    final class Started: @unchecked Sendable {
-        let process = Process()
-        var lines: [String] = []
-
-        init(_ product: String, _ arguments: [String], lines count: Int) async throws {
-            self.process.executableURL = URL(fileURLWithPath: productPath(product))
-            self.process.arguments = arguments
-            let output = Pipe()
-            self.process.standardOutput = output
-            self.process.standardError = FileHandle.nullDevice
-            try self.process.run()
-            let handle = output.fileHandleForReading
-            self.lines = try await onOwnThread { () -> [String] in
-                var lines: [String] = []
-                var line: [UInt8] = []
-                while lines.count < count {
-                    guard let byte = try handle.read(upToCount: 1), let first = byte.first else { break }
-                    if first == 0x0A {
-                        lines.append(String(decoding: line, as: UTF8.self))
-                        line = []
-                    } else {
-                        line.append(first)
-                    }
-                }
-                return lines
-            }
-            try #require(self.lines.count == count, "\(product) printed \(self.lines)")
-        }
-
-        func stop() {
-            guard self.process.isRunning else { return }
-            self.process.terminate()
-            self.process.waitUntilExit()
-        }
-    }
-
     static var specPath: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Config/iso8583/cups-pos.json").path
@@ -67,18 +30,17 @@ import UnixSocket
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("epp-e2e-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let bank = try await Started(
+        let bank = try await StartedProduct(
             "kiosk-bank-sim", ["serve", "--keys", directory, "--port", "0", "--iso-port", "0", "--spec", Self.specPath], lines: 2)
         defer { bank.stop() }
-        let eppControl = directory + "/epp.sock"
-        let epp = try await Started("kiosk-epp-sim", ["--keys", directory, "--port", "0", "--control", eppControl], lines: 1)
+        let epp = try await EPPSimulatorProcess(directory: directory, keys: directory)
         defer { epp.stop() }
-        let url = String(epp.lines[0].dropFirst("listening on ".count))
+        let eppControl = epp.control
+        let url = epp.url
         let config = directory + "/kioskd.yaml"
         try "mode: test\npinPad:\n  kind: xfs4iot\n  url: \(url)\n".write(toFile: config, atomically: true, encoding: .utf8)
 
-        let daemon = try await MockDaemon(arguments: ["--config", config, "--bank-profile", directory + "/iso8583-profile.json"])
-        daemon.pinControl = eppControl
+        let daemon = try await MockDaemon(arguments: ["--config", config, "--bank-profile", directory + "/iso8583-profile.json"], epp: epp)
         // Signed on at start: the PIN key is in the EPP before the first customer.
         let ready = await poll(timeout: .seconds(20), every: .milliseconds(100)) { () async -> JSONValue? in
             let status = await Self.pinPadStatus(daemon)

@@ -502,7 +502,7 @@ struct DaemonFlowTests {
         jsonWatch.standardOutput = jsonOutput
         try jsonWatch.run()
         try await Task.sleep(for: .milliseconds(500))
-        let activation = try await runProduct("kioskctl", ["activate", "--socket", daemon.socket, "--simulate-customer", daemon.control, "--card", "ssc-demo"])
+        let activation = try await runProduct("kioskctl", ["activate", "--socket", daemon.socket, "--simulate-customer", daemon.control, "--pin-pad-control", daemon.pinControl, "--card", "ssc-demo"])
         #expect(activation.status == 0, "\(activation.output) \(activation.error)")
         try await Task.sleep(for: .milliseconds(500))
         watch.terminate()

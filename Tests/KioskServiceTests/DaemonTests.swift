@@ -49,10 +49,13 @@ import UnixSocket
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let notify = NotifySocket(path: directory + "/notify")
         defer { notify.close() }
+        let epp = try await EPPSimulatorProcess(directory: directory)
+        defer { epp.stop() }
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: productPath("kioskd"))
         daemon.arguments = ["--mock", "--sim-control", directory + "/sim.sock", "--socket", directory + "/kiosk.sock"]
         var environment = ProcessInfo.processInfo.environment
+        environment["KIOSKD_PIN_PAD_URL"] = epp.url
         environment["NOTIFY_SOCKET"] = notify.path
         environment["WATCHDOG_USEC"] = "400000"
         environment["STATE_DIRECTORY"] = directory
@@ -66,7 +69,10 @@ import UnixSocket
         try #require(notify.received.lines.withLock { $0.contains { $0.contains("READY=1") } })
         let socket = directory + "/kiosk.sock"
 
-        let activation = try await runProduct("kioskctl", ["activate", "--socket", socket, "--simulate-customer", directory + "/sim.sock"])
+        // READY=1 comes before the EPP has its PIN key: wait until the kiosk can take a customer.
+        #expect(await waitUntil(timeout: .seconds(10)) { (try? await runProduct("kioskctl", ["status", "--socket", socket, "--json"]))?.output.contains("\"ready\" : true") == true })
+        let activation = try await runProduct(
+            "kioskctl", ["activate", "--socket", socket, "--simulate-customer", directory + "/sim.sock", "--pin-pad-control", epp.control])
         #expect(activation.status == 0, "\(activation.output) \(activation.error)")
         #expect(activation.output.contains("激活成功") && activation.output.contains("PIN ●●●●●●"))
         #expect(!activation.output.contains("802461") && !activation.output.contains("440303198101011117"))

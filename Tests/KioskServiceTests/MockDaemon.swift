@@ -13,12 +13,20 @@ final class MockDaemon: @unchecked Sendable {
     var socket: String { self.directory + "/kiosk.sock" }
     var control: String { self.directory + "/sim.sock" }
 
-    init(arguments: [String] = []) async throws {
+    /// The EPP kioskd uses: `kiosk-epp-sim` in its own process (the test's, or one started for this daemon).
+    let epp: EPPSimulatorProcess
+
+    /// Starts kioskd --mock with `epp` as its PIN pad (a new `kiosk-epp-sim` with the TEST master key when nil).
+    init(arguments: [String] = [], epp: EPPSimulatorProcess? = nil) async throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("kdm-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         chmod(self.directory, 0o755)
+        if let epp { self.epp = epp } else { self.epp = try await EPPSimulatorProcess(directory: self.directory) }
         self.process.executableURL = URL(fileURLWithPath: productPath("kioskd"))
         self.process.arguments = ["--mock", "--sim-control", self.control, "--socket", self.socket, "--journal", self.directory + "/journal.sqlite"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["KIOSKD_PIN_PAD_URL"] = self.epp.url
+        self.process.environment = environment
         _ = FileManager.default.createFile(atPath: self.directory + "/kioskd.log", contents: nil)
         self.process.standardError = FileHandle(forWritingAtPath: self.directory + "/kioskd.log")
         try self.process.run()
@@ -28,9 +36,10 @@ final class MockDaemon: @unchecked Sendable {
             guard self.process.isRunning else { break }
             if let probe = try? TestClient(path: self.socket) {
                 probe.send("Common.Status", 1)
-                let answered = await probe.completion(1, timeout: .seconds(5)) != nil
+                let status = await probe.completion(1, timeout: .seconds(5))
                 probe.disconnect()
-                if answered && FileManager.default.fileExists(atPath: self.control) { return }
+                // Ready for a customer: the socket answers and the EPP has its PIN key.
+                if status?.payload["pinPad"]?["ready"]?.bool == true && FileManager.default.fileExists(atPath: self.control) { return }
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -48,12 +57,19 @@ final class MockDaemon: @unchecked Sendable {
         return (try? await onOwnThread { try UnixSocket.request(control, line: line) }) ?? "error: no control socket"
     }
 
-    /// The PIN pad's control socket when it is not kioskd's own (`kiosk-epp-sim --control`, for `pinPad.kind: xfs4iot`).
-    var pinControl: String?
+    /// The EPP's control socket (`kiosk-epp-sim --control`): where the customer's keys are pressed.
+    var pinControl: String { self.epp.control }
 
-    /// Types `pin` once the PIN pad waits for it (it answers `error` until then).
+    /// One line to the EPP's control socket.
+    @discardableResult
+    func epp(_ line: String) async -> String {
+        let control = self.pinControl
+        return (try? await onOwnThread { try UnixSocket.request(control, line: line) }) ?? "error: no EPP control socket"
+    }
+
+    /// Types `pin` on the EPP once it waits for a PIN (it answers `error` until then).
     func typePIN(_ pin: String, timeout: Duration = .seconds(10)) async -> Bool {
-        let control = self.pinControl ?? self.control
+        let control = self.pinControl
         return await waitUntil(timeout: timeout, every: .milliseconds(30)) {
             (try? await onOwnThread { try UnixSocket.request(control, line: "pin \(pin)") }) == "ok"
         }
@@ -89,6 +105,7 @@ final class MockDaemon: @unchecked Sendable {
     func stop() async -> Int32? {
         defer { try? FileManager.default.removeItem(atPath: self.directory) }
         let status = await self.terminate()
+        self.epp.stop()
         if status != 0 { print("kioskd exited \(status.map(String.init) ?? "killed"); its log:\n\(self.log)") }
         return status
     }

@@ -54,16 +54,32 @@ struct ProductionModeTests {
         return check.output + "\n" + start.error
     }
 
-    @Test("everything simulated: the PIN pad, the identity verifier and the missing bank profile are each named")
+    @Test("everything simulated: the identity verifier and the missing bank profile are each named; the EPP on this machine is not")
     func simulatedPartsAreNamed() async throws {
         let site = try Site()
         defer { site.remove() }
         let text = try await self.refused(["--config", try site.config(profile: nil)])
-        #expect(text.contains("configuration pinPad.kind: the simulated PIN pad"))
+        #expect(!text.contains("configuration pinPad"), "the default PIN pad is the EPP service on this machine")
         #expect(text.contains("configuration identityVerifier: simulated-accept"))
         #expect(text.contains("configuration bank.profile: no bank profile is configured"))
         #expect(!text.contains("configuration (file)"), "the file was read")
         #expect(!text.contains("--sim-control"))
+    }
+
+    @Test("the PIN pad: no simulated kind exists any more (78, in every mode); plain ws:// to another machine is refused in production, wss:// is not")
+    func pinPadSettings() async throws {
+        let site = try Site()
+        defer { site.remove() }
+        for mode in [[], ["--test"]] {
+            let simulated = try await runProduct("kioskd", ["--check-config", "--config", try site.config(profile: nil, extra: "pinPad:\n  kind: simulated\n")] + mode)
+            #expect(simulated.status == 78 && simulated.error.contains("configuration pinPad.kind:") && simulated.error.contains("use xfs4iot"), "\(simulated.error)")
+        }
+        let remote = try await self.refused(["--config", try site.config(profile: nil, extra: "pinPad:\n  url: ws://10.1.2.3:5846/xfs4iot/v1.0/PinPad1/\n")])
+        #expect(remote.contains("configuration pinPad.url: ws://10.1.2.3:5846/xfs4iot/v1.0/PinPad1/ is plain ws:// to another machine"), "\(remote)")
+        let tls = try await self.refused(["--config", try site.config(profile: nil, extra: "pinPad:\n  url: wss://epp.kiosk.local:5846/xfs4iot/v1.0/PinPad1/\n")])
+        #expect(!tls.contains("configuration pinPad"), "\(tls)")
+        let names = try await runProduct("kioskd", ["--check-config", "--test", "--config", try site.config(profile: nil, extra: "pinPad:\n  rotation: alternate\n")])
+        #expect(names.status == 78 && names.error.contains("configuration pinPad.pinKeyNames:"), "\(names.error)")
     }
 
     @Test("no configuration file at all is refused (the default path, when this machine has none)")
@@ -101,10 +117,10 @@ struct ProductionModeTests {
         #expect(files.contains("configuration bank.profile settings.pinKey:"), "a degenerate key (all zeros)")
         #expect(!files.contains("settings.bankPublicKeyFile"), "a key of the bank's own is not refused")
 
-        // The bank's own profile: nothing about it is refused (this build still lacks a real PIN pad and verifier).
+        // The bank's own profile: nothing about it is refused (this build still lacks a real identity verifier).
         let good = try await self.refused(["--config", try site.config(profile: try site.httpProfile(["signingKeyFile": own, "sm4FieldKey": "8F3A0C11D2E94B7765A1C0FFEE123457"]))])
         #expect(!good.contains("configuration bank.profile"), "\(good)")
-        #expect(good.contains("pinPad.kind"))
+        #expect(good.contains("identityVerifier"))
 
         // A secret key file its group or others can read is refused; a public key may be world-readable.
         let open = try site.randomKeyFile(mode: 0o640)

@@ -14,7 +14,7 @@ extension PCSCIntegrationTests {
     /// HTTP from a profile file), driven over the kiosk socket by kioskctl as a kiosk screen.
     @Suite("kioskd over its socket with pcscd, the ID-module pty and the bank over HTTP")
     struct DaemonPCSC {
-        @Test("a whole activation through kioskctl activate; the PIN typed on the simulated PIN pad's control socket")
+        @Test("a whole activation through kioskctl activate; the PIN typed on the EPP (kiosk-epp-sim)")
         func activationOverTheSocket() async throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kd-e2e-\(UUID().uuidString.prefix(8))").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -47,8 +47,12 @@ extension PCSCIntegrationTests {
             let profile = simulatedHTTPBankProfile(port: Int(port))
             try profile.write(toFile: directory + "/bank.json", atomically: true, encoding: .utf8)
 
+            // The EPP: kiosk-epp-sim in its own process, with the TEST master key the profile's PIN key is under.
+            let epp = try await EPPSimulatorProcess(directory: directory)
+            defer { epp.stop() }
             let daemon = Process()
             daemon.executableURL = URL(fileURLWithPath: productPath("kioskd"))
+            daemon.environment = ProcessInfo.processInfo.environment.merging(["KIOSKD_PIN_PAD_URL": epp.url]) { $1 }
             daemon.arguments = [
                 "--card-reader", cardSlot.readerName, "--psam-reader", psamSlot.readerName, "--id-device", simulator.linkPath,
                 "--bank-profile", directory + "/bank.json", "--socket", directory + "/kiosk.sock", "--journal", directory + "/journal.sqlite",
@@ -60,18 +64,22 @@ extension PCSCIntegrationTests {
                 if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
             }
             _ = await waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: directory + "/kiosk.sock") }
+            // Then until the EPP has the bank's PIN key.
+            #expect(await waitUntil(timeout: .seconds(20), every: .milliseconds(100)) {
+                (try? await runProduct("kioskctl", ["status", "--socket", directory + "/kiosk.sock", "--json"]))?.output.contains("\"ready\" : true") == true
+            })
 
             let screenEnded = Recorder()
             let screen = Task {
                 defer { screenEnded.append("ended") }
                 return try await runProduct("kioskctl", ["activate", "--socket", directory + "/kiosk.sock", "--yes", "--timeout", "60"])
             }
-            // The customer types the PIN twice on the PIN pad (its control socket, never the kiosk socket), for as
+            // The customer types the PIN twice on the EPP (kiosk-epp-sim's control socket, never kioskd), for as
             // long as the screen waits for the activation (its own --timeout).
             var typed = 0
             var monitorThreads: [Int] = []
             while typed < 2 && screenEnded.items.isEmpty {
-                if (try? await runProduct("kioskctl", ["sim", "--control", directory + "/sim.sock", "pin", "802461"]))?.status == 0 {
+                if (try? await runProduct("kioskctl", ["sim", "--control", epp.control, "pin", "802461"]))?.status == 0 {
                     typed += 1
                     // Mid-activation: the log, the screen's status and the flow all watch the readers, through one monitor.
                     monitorThreads.append(Self.threads(of: daemon.processIdentifier, named: "pcsc-monitor"))

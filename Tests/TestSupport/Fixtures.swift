@@ -1,3 +1,5 @@
+import BankSimulator
+import Bytes
 /// The directory of fixture files shared by the test targets (`Tests/Fixtures`).
 public let fixturesDirectory: String = {
     let file = #filePath
@@ -16,6 +18,14 @@ public func simulatedHTTPBankProfile(port: Int, responseMilliseconds: Int = 8000
         {"name": "Simulated bank (HTTP)", "kind": "http-json", "bankCode": "SIM", "terminalID": "KIOSK001",
          "endpoint": "http://127.0.0.1:\(port)", "timeouts": {"connectMilliseconds": 2000, "responseMilliseconds": \(responseMilliseconds)},
          "resultCodes": {"00": "approved", "25": "notFound", "96": "unavailable"},
-         "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1"}}
+         "settings": {"signingScheme": "rsa", "signingKeyFile": "\(keys)terminal.key", "bankPublicKeyFile": "\(keys)bank.pub", "serial": "TERM-1",
+                      \(pinKeySettingsJSON)}}
         """
+}
+
+/// The simulated bank's PIN key for the EPP, under the published TEST master key that kiosk-epp-sim holds by
+/// default, as `"pinKeyUnderMasterKey": …, "pinKeyCheckValue": …` for a profile's settings.
+public var pinKeySettingsJSON: String {
+    SimulatedBank.Fixture().pinKeySettings(masterKey: (try? Hex.decode(SimulatedBank.Fixture.testMasterKey)) ?? [])
+        .sorted { $0.key < $1.key }.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ")
 }

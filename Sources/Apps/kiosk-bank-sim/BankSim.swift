@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
                 host: self.host, port: self.port, signer: try keys.bankSigner(), terminalVerifier: try keys.terminalVerifier(), fieldKey: fieldKey,
                 lateAnswerDelay: .seconds(self.lateAnswerSeconds)))
         let port = try await server.start()
-        try keys.writeProfile(endpoint: "http://\(self.host):\(port)", sm4FieldKey: self.sm4FieldKey)
+        try keys.writeProfile(endpoint: "http://\(self.host):\(port)", sm4FieldKey: self.sm4FieldKey, fixture: fixture)
         // Unbuffered: a script or test waits for this line.
         FileHandle.standardOutput.write(Data("listening on http://\(self.host):\(port)\n".utf8))
         if let isoPort = self.isoPort {
@@ -204,12 +204,14 @@ struct TestKeyFiles {
     }
 
     /// An http-json profile for a kiosk that talks to this server.
-    func writeProfile(endpoint: String, sm4FieldKey: String?) throws {
+    func writeProfile(endpoint: String, sm4FieldKey: String?, fixture: SimulatedBank.Fixture) throws {
         var settings = [
             "signingScheme": self.scheme, "signingKeyFile": self.path("terminal.key"), "bankPublicKeyFile": self.path("bank.pub"),
             "serial": "SIM-TERMINAL-1", "testOnly": "true",
         ]
         if let key = sm4FieldKey { settings["sm4FieldKey"] = key }
+        // The bank's PIN key for the EPP, under this directory's TEST terminal master key (kiosk-epp-sim --keys DIR).
+        settings.merge(fixture.pinKeySettings(masterKey: try self.terminalMasterKey())) { $1 }
         let profile = BankProfile(
             name: "Simulated bank (HTTP)", kind: "http-json", bankCode: "SIM", terminalID: "KIOSK001", endpoint: endpoint,
             timeouts: .init(connectMilliseconds: 2000, responseMilliseconds: 10_000), resultCodes: SimulatedBank.resultCodes, settings: settings)

@@ -16,6 +16,7 @@ struct DaemonBench: AsyncParsableCommand {
 
     @Option(help: "The kioskd executable.") var kioskd: String
     @Option(help: "The kiosk-bank-sim executable.") var bankSim: String
+    @Option(help: "The kiosk-epp-sim executable (the EPP, where the customer types the PIN).") var eppSim: String
     @Option(help: "A scratch directory.") var work: String
     @Option(help: "Injected latency of every card APDU, ms.") var apduMilliseconds = 15
     @Option(help: "Injected latency of every ID-module answer, ms.") var idMilliseconds = 120
@@ -35,17 +36,25 @@ struct DaemonBench: AsyncParsableCommand {
         guard let url = try await bank.waitForLine(prefix: "listening on ") else { throw BenchError("kiosk-bank-sim did not start") }
         print("bank: kiosk-bank-sim at \(url.dropFirst("listening on ".count)), \(self.bankMilliseconds) ms per request, signed HTTP")
         let profile = self.work + "/bank/profile.json"
+        // The EPP: kiosk-epp-sim with the bank's TEST terminal master key; the PIN is typed there, never in kioskd.
+        let eppControl = self.work + "/epp.sock"
+        let epp = try Child.start(self.eppSim, ["--keys", self.work + "/bank", "--port", "0", "--control", eppControl], log: self.work + "/epp.log")
+        defer { epp.stop() }
+        guard let eppLine = try await epp.waitForLine(prefix: "listening on ") else { throw BenchError("kiosk-epp-sim did not start") }
+        let eppURL = String(eppLine.dropFirst("listening on ".count))
+        func pinPad(_ line: String) throws -> String { try UnixSocket.request(eppControl, line: line) }
 
         let notify = try NotifyListener(path: self.work + "/notify.sock")
         defer { notify.close() }
-        let daemon = try await self.startDaemon(["--mock", "--bank-profile", profile, "--sim-control", self.work + "/sim.sock"], name: "mock", notify: notify)
+        let daemon = try await self.startDaemon(["--mock", "--bank-profile", profile, "--sim-control", self.work + "/sim.sock"], name: "mock", notify: notify, eppURL: eppURL)
         defer { daemon.stop() }
         let control = self.work + "/sim.sock"
         func sim(_ line: String) throws -> String { try UnixSocket.request(control, line: line) }
         _ = try sim("latency card \(self.apduMilliseconds)")
         _ = try sim("latency id \(self.idMilliseconds)")
 
-        try await self.measureActivations(socket: self.work + "/mock.sock", sim: sim)
+        try await self.waitForPINPad(socket: self.work + "/mock.sock")
+        try await self.measureActivations(socket: self.work + "/mock.sock", sim: sim, pinPad: pinPad)
         try await self.measureEvents(socket: self.work + "/mock.sock", sim: sim)
         // The floor of any process on this toolchain: one that ran a Swift task and a dispatch block, then idles.
         let floor = try Child.start(CommandLine.arguments[0], ["idle-floor"], log: "/dev/null")
@@ -53,29 +62,42 @@ struct DaemonBench: AsyncParsableCommand {
         floor.stop()
         let mockCost = try await self.measureIdle(pid: daemon.pid, label: "kioskd --mock")
         Self.compare(mockCost, floorCost)
-        try await self.measureStart(["--mock", "--bank-profile", profile], notify: notify, label: "kioskd --mock")
+        try await self.measureStart(["--mock", "--bank-profile", profile], notify: notify, label: "kioskd --mock", eppURL: eppURL)
         if let reader = self.pcscReader {
             // --test: the profile kiosk-bank-sim wrote is a test profile, which production mode refuses.
-            let real = try await self.startDaemon(["--card-reader", reader, "--bank-profile", profile, "--test"], name: "pcsc", notify: notify)
+            let real = try await self.startDaemon(["--card-reader", reader, "--bank-profile", profile, "--test"], name: "pcsc", notify: notify, eppURL: eppURL)
             let pcscCost = try await self.measureIdle(pid: real.pid, label: "kioskd on pcscd (\(reader))")
             Self.compare(pcscCost, floorCost)
             real.stop()
-            try await self.measureStart(["--card-reader", reader, "--bank-profile", profile, "--test"], notify: notify, label: "kioskd on pcscd")
+            try await self.measureStart(["--card-reader", reader, "--bank-profile", profile, "--test"], notify: notify, label: "kioskd on pcscd", eppURL: eppURL)
         }
     }
 
-    private func startDaemon(_ arguments: [String], name: String, notify: NotifyListener) async throws -> Child {
+    private func startDaemon(_ arguments: [String], name: String, notify: NotifyListener, eppURL: String) async throws -> Child {
         notify.reset()
         let child = try Child.start(
             self.kioskd, arguments + ["--socket", "\(self.work)/\(name).sock", "--journal", "\(self.work)/\(name).sqlite"],
-            environment: ["NOTIFY_SOCKET": notify.path], log: "\(self.work)/\(name).log")
+            environment: ["NOTIFY_SOCKET": notify.path, "KIOSKD_PIN_PAD_URL": eppURL], log: "\(self.work)/\(name).log")
         guard await notify.wait(for: "READY=1", timeout: .seconds(30)) != nil else { throw BenchError("kioskd \(name) not ready; log: \(self.work)/\(name).log") }
         return child
     }
 
+    /// READY=1 comes before the EPP has the bank's PIN key: wait until the kiosk could take a customer.
+    private func waitForPINPad(socket: String) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(20))
+        while clock.now < deadline {
+            let client = try KioskSocketClient(path: socket)
+            defer { client.close() }
+            if (try? await client.call("Common.Status"))?.payload["pinPad"]?["ready"]?.bool == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError("the EPP never became ready")
+    }
+
     // MARK: Activation against its critical path
 
-    private func measureActivations(socket: String, sim: (String) throws -> String) async throws {
+    private func measureActivations(socket: String, sim: (String) throws -> String, pinPad: (String) throws -> String) async throws {
         print("\nwhole activation over the socket (ID card placed first, then the social security card; the screen confirms and the customer types at once):")
         var totals: [Double] = []
         var paths: [Double] = []
@@ -98,7 +120,7 @@ struct DaemonBench: AsyncParsableCommand {
             client.send("Activation.Confirm")
             for stage in ["enteringPIN", "confirmingPIN"] {
                 guard await client.wait(timeout: .seconds(20), where: { $0.header.name == "Activation.StageEvent" && $0.payload["stage"]?.string == stage }) != nil else { throw BenchError("no \(stage)") }
-                while try sim("pin 802461") != "ok" { try await Task.sleep(for: .milliseconds(1)) }
+                while try pinPad("pin 802461") != "ok" { try await Task.sleep(for: .milliseconds(1)) }
             }
             guard let result = await client.wait(timeout: .seconds(20), where: { $0.header.name == "Activation.ResultEvent" }) else { throw BenchError("no result") }
             let total = clock.now - t0
@@ -208,7 +230,7 @@ struct DaemonBench: AsyncParsableCommand {
             daemon.anon, floor.anon))
     }
 
-    private func measureStart(_ arguments: [String], notify: NotifyListener, label: String) async throws {
+    private func measureStart(_ arguments: [String], notify: NotifyListener, label: String, eppURL: String) async throws {
         var ready: [Double] = []
         var checked: [Double] = []
         for index in 0..<self.starts {
@@ -218,7 +240,7 @@ struct DaemonBench: AsyncParsableCommand {
             notify.reset()
             let child = try Child.start(
                 self.kioskd, arguments + ["--socket", "\(self.work)/\(name).sock", "--journal", "\(self.work)/\(name).sqlite"],
-                environment: ["NOTIFY_SOCKET": notify.path], log: "\(self.work)/\(name).log")
+                environment: ["NOTIFY_SOCKET": notify.path, "KIOSKD_PIN_PAD_URL": eppURL], log: "\(self.work)/\(name).log")
             guard await notify.wait(for: "READY=1", timeout: .seconds(30)) != nil else { throw BenchError("no READY=1 (\(self.work)/\(name).log)") }
             ready.append((clock.now - t0).milliseconds)
             child.stop()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BankSimulator
 import Bytes
 import EPPSimulator
 import Foundation
@@ -17,15 +18,16 @@ struct EPPSim: AsyncParsableCommand {
         discussion: """
             Serves the publisher at ws://HOST:PORT/xfs4iot/v1.0 (ServicePublisher.GetServices) and the PIN pad at
             ws://HOST:PORT/xfs4iot/v1.0/SERVICE/. The first line printed is `listening on ws://…/` once bound.
-            The TEST terminal master key is read from KEYS/tmk.hex (32 hex digits; kiosk-bank-sim writes it) and
-            loaded under --master-key-name. Keys are pressed through the control socket (--control PATH; one line
+            The TEST terminal master key is read from KEYS/tmk.hex (32 hex digits; kiosk-bank-sim --keys KEYS writes
+            it), or without --keys is the published TEST master key the in-process simulated bank uses; it is loaded
+            under --master-key-name. Keys are pressed through the control socket (--control PATH; one line
             per command, as `kioskctl sim --control PATH` sends them): pin DIGITS, key 0-9|enter|clear|backspace|cancel,
             fault NAME on|off|MILLISECONDS, wait-entry [SECONDS], status.
             """)
 
     @Option(help: "Address to bind (loopback unless the kiosk reaches its EPP over a network).") var host = "127.0.0.1"
     @Option(help: "Port (0 = any free port; XFS4IoT publishers use 5846–5856).") var port = 5846
-    @Option(help: "Directory holding tmk.hex, the TEST terminal master key.") var keys: String
+    @Option(help: "Directory holding tmk.hex, the TEST terminal master key (default: the published TEST master key).") var keys: String?
     @Option(help: "The master key's name in the EPP.") var masterKeyName = "TMK01"
     @Option(help: "The PIN pad service's name in its URL.") var service = "PinPad1"
     @Option(help: "Control socket path (mode 0600).") var control: String?
@@ -36,11 +38,17 @@ struct EPPSim: AsyncParsableCommand {
             handler.logLevel = .info
             return handler
         }
-        let tmkPath = (self.keys as NSString).appendingPathComponent("tmk.hex")
-        guard let text = try? String(contentsOfFile: tmkPath, encoding: .utf8), let tmk = try? Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-            tmk.count == 16
-        else {
-            throw ValidationError("no TEST master key at \(tmkPath) (32 hex digits; kiosk-bank-sim --keys DIR writes one)")
+        let tmk: [UInt8]
+        if let keys = self.keys {
+            let tmkPath = (keys as NSString).appendingPathComponent("tmk.hex")
+            guard let text = try? String(contentsOfFile: tmkPath, encoding: .utf8), let key = try? Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                key.count == 16
+            else {
+                throw ValidationError("no TEST master key at \(tmkPath) (32 hex digits; kiosk-bank-sim --keys DIR writes one)")
+            }
+            tmk = key
+        } else {
+            tmk = try Hex.decode(SimulatedBank.Fixture.testMasterKey)
         }
         let device = EPPDevice(masterKeyName: self.masterKeyName, masterKey: tmk)
         let server = try await EPPServer(device: device, host: self.host, port: self.port, serviceName: self.service)

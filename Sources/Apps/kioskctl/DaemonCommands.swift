@@ -107,13 +107,15 @@ struct Activate: AsyncParsableCommand {
         abstract: "Drive one activation as a kiosk screen would: show each prompt and the progress, confirm the details.",
         discussion: """
             --simulate-customer PATH plays the customer through kioskd's simulated devices (kioskd --mock --sim-control PATH):
-            it places the demo ID card and inserts the demo 3.00 card, types the PIN on the simulated PIN pad when asked,
-            and takes the cards at the end. The PIN goes to the PIN pad's control socket, never the kiosk socket.
+            it places the demo ID card and inserts the demo 3.00 card, types the PIN on the EPP when asked (the simulated
+            EPP's control socket, kiosk-epp-sim --control, given as --pin-pad-control), and takes the cards at the end.
+            The PIN goes to the EPP, never to kioskd.
             Exit status: 0 activated, 4 pending (the bank's answer is still being confirmed: keep the reference shown),
             3 any other end.
             """)
     @Option(help: "The kiosk socket.") var socket = KioskSocketClient.defaultPath
     @Option(help: "Play the customer through kioskd's simulator control socket.") var simulateCustomer: String?
+    @Option(help: "The simulated EPP's control socket (kiosk-epp-sim --control), where the customer types the PIN.") var pinPadControl: String?
     @Option(help: "The PIN the simulated customer types.") var pin = "802461"
     @Option(help: "The card the simulated customer inserts.") var card = "ssc-demo-v3"
     @Flag(help: "Confirm the details without asking.") var yes = false
@@ -196,11 +198,12 @@ struct Activate: AsyncParsableCommand {
             try sim("id place demo")
             try sim("card insert \(self.card)")
         case "enteringPIN", "confirmingPIN":
-            self.say("  (customer types the PIN on the PIN pad)")
+            guard let pad = self.pinPadControl else { throw SocketClientError("--pin-pad-control is needed to type the PIN on the simulated EPP") }
+            self.say("  (customer types the PIN on the EPP)")
             var attempts = 0
             while true {
                 try await Task.sleep(for: .milliseconds(200))
-                if (try? simulatorCommand(control, "pin \(self.pin)")) == "ok" { break }
+                if (try? simulatorCommand(pad, "pin \(self.pin)")) == "ok" { break }
                 attempts += 1
                 if attempts > 50 { throw SocketClientError("the PIN pad never asked for the PIN") }
             }
@@ -232,8 +235,11 @@ struct MetricsCommand: AsyncParsableCommand {
 /// `kioskctl sim`: one command to kioskd's simulated devices.
 struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Drive kioskd's simulated devices (kioskd --mock --sim-control PATH).",
-        discussion: "card insert NAME|FILE.json, card remove, id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel, latency card|id MS, stats")
+        abstract: "Drive kioskd's simulated devices (kioskd --mock --sim-control PATH) or the simulated EPP (kiosk-epp-sim --control PATH).",
+        discussion: """
+            kioskd: card insert NAME|FILE.json, card remove, id place demo|FILE.json, id remove, latency card|id MS, stats.
+            kiosk-epp-sim: pin DIGITS, key 0-9|enter|clear|backspace|cancel, fault NAME on|off|MS, wait-entry [S], status.
+            """)
     @Option(help: "The simulator control socket.") var control: String
     @Argument(help: "The command words.") var words: [String]
 

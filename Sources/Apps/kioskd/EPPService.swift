@@ -24,6 +24,9 @@ struct EPPService: Service {
                     do {
                         let name = try await self.pad.loadPINKey(encrypted: delivery.encrypted, checkValue: delivery.checkValue)
                         self.logger.info("the bank's PIN key is in the EPP", metadata: ["key": "\(name)"])
+                    } catch let error as EPPError where error.reason == .offline {
+                        // Kept by the pad: it goes in as soon as the EPP is connected.
+                        self.logger.notice("the EPP is not connected yet: the bank's PIN key goes in when it is", metadata: ["reason": "\(error)"])
                     } catch {
                         // The pad's health carries the reason; activations are refused until the next key.
                         self.logger.error("the bank's PIN key could not be loaded into the EPP", metadata: ["problem": "\(error)"])

@@ -28,9 +28,9 @@ import VirtualCards
 
 /// The kiosk daemon: serves the kiosk socket (protocol v1) that the kiosk screen and `kioskctl` use,
 /// runs activations with the configured readers, ID module, PIN pad and bank, and settles unfinished
-/// activations at start-up before it reports ready. `--mock` uses the in-process mock reader, an ID-module
-/// simulator on a pty and the simulated PIN pad, driven through `--sim-control`; `--mock --demo` runs one
-/// whole activation with a scripted customer so a person can watch every step.
+/// activations at start-up before it reports ready. `--mock` uses the in-process mock reader and an ID-module
+/// simulator on a pty, driven through `--sim-control`. The PIN pad is always the EPP's XFS4IoT service
+/// (`kiosk-epp-sim` in tests and the demo, `scripts/demo.sh`): no PIN digit ever enters kioskd.
 @main
 struct Kioskd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,18 +38,16 @@ struct Kioskd: AsyncParsableCommand {
         abstract: "CardKiosk daemon: social security card bank activation kiosk backend.",
         discussion: """
             Simulator control (--mock, --sim-control PATH), one command per line: card insert NAME|FILE.json, card remove,
-            id place demo|FILE.json, id remove, pin DIGITS, key 0-9|enter|clear|cancel, latency card|id MS, stats.
+            id place demo|FILE.json, id remove, latency card|id MS, stats. PIN keys are pressed on the EPP (kiosk-epp-sim --control).
             """
     )
 
-    @Flag(help: "Use the in-process mock reader, an ID-module simulator and the simulated PIN pad (test mode).")
+    @Flag(help: "Use the in-process mock reader and an ID-module simulator (test mode); the PIN pad is still the EPP service (pinPad.url).")
     var mock = false
 
-    @Flag(help: "Test mode with the configured readers and ttys: simulated PIN pad, banks and test keys are allowed, and every status and result says TEST. Also mode: test, KIOSKD_MODE=test.")
+    @Flag(help: "Test mode with the configured readers and ttys: simulated banks, verifiers and test keys are allowed, and every status and result says TEST. Also mode: test, KIOSKD_MODE=test.")
     var test = false
 
-    @Flag(help: "With --mock: a scripted customer does one whole activation against the simulated bank, then the daemon stops.")
-    var demo = false
 
     @Option(help: "The kiosk socket.") var socket: String?
     @Option(help: "The activation journal (SQLite).") var journal: String?
@@ -72,8 +70,11 @@ struct Kioskd: AsyncParsableCommand {
     @Option(help: "The configuration file (YAML); the default one may be missing.") var config: String?
     @Flag(help: "Print the resolved configuration and exit (nonzero when it is not valid).") var checkConfig = false
 
+    /// The mock reader and the PSAM's reader in `--mock` mode.
+    static let mockReader = "Mock Reader 00 00"
+    static let mockPSAMReader = "Mock PSAM 00 01"
+
     func validate() throws {
-        if self.demo && !self.mock { throw ValidationError("--demo needs --mock") }
         if let verifier = self.identityVerifier, !["simulated-accept", "simulated-reject"].contains(verifier) {
             throw ValidationError("--identity-verifier: simulated-accept or simulated-reject")
         }
@@ -139,7 +140,6 @@ struct Kioskd: AsyncParsableCommand {
         if testMode {
             logger.warning("TEST MODE: simulated devices, simulated banks and test keys are allowed; no result of this daemon is a real activation")
         }
-        if self.demo { return try await self.runDemo(logger: logger) }
 
         // Command line over environment over file.
         let socketPath = self.socket ?? settings.socketPath
@@ -147,33 +147,25 @@ struct Kioskd: AsyncParsableCommand {
 
         let system: any SmartCardSystem
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        // The PIN pad: the kiosk's EPP through XFS4IoT, or (test mode only) the simulated pad inside kioskd.
-        let simulatedPad: SimulatedPINPad?
-        let pad: any PINPad
-        if settings.pinPad == "xfs4iot" {
-            let endpoint: XFSEndpoint
-            do { endpoint = try XFSEndpoint(url: settings.pinPadURL ?? "") } catch { throw ValidationError("pinPad.url: \(error)") }
-            let eppSettings = EPPSettings(
-                masterKeyName: settings.pinPadMasterKeyName, pinKeyNames: settings.pinPadKeyNames,
-                rotation: EPPSettings.Rotation(rawValue: settings.pinPadRotation) ?? .replace, keyAlgorithm: settings.pinPadKeyAlgorithm,
-                sm4PinFormat: settings.pinPadSM4Format, sm4KeyAlgorithm: settings.pinPadSM4KeyAlgorithm)
-            pad = XFS4IoTPINPad(connection: XFSConnection(endpoint: endpoint, logger: logger), settings: eppSettings, logger: logger)
-            simulatedPad = nil
-        } else {
-            let simulated = try SimulatedPINPad(pinKey: Hex.decode(SimulatedBank.Fixture().pinKey))
-            pad = simulated
-            simulatedPad = simulated
-        }
+        // The PIN pad: the kiosk's EPP through XFS4IoT. The clear PIN stays in the EPP; kioskd sees key counts
+        // and the encrypted block.
+        let endpoint: XFSEndpoint
+        do { endpoint = try XFSEndpoint(url: settings.pinPadURL ?? "") } catch { throw ValidationError("pinPad.url: \(error)") }
+        let eppSettings = EPPSettings(
+            masterKeyName: settings.pinPadMasterKeyName, pinKeyNames: settings.pinPadKeyNames,
+            rotation: EPPSettings.Rotation(rawValue: settings.pinPadRotation) ?? .replace, keyAlgorithm: settings.pinPadKeyAlgorithm,
+            sm4PinFormat: settings.pinPadSM4Format, sm4KeyAlgorithm: settings.pinPadSM4KeyAlgorithm)
+        let pad = XFS4IoTPINPad(connection: XFSConnection(endpoint: endpoint, logger: logger), settings: eppSettings, logger: logger)
         let cardReader: String
         let psamReader: String?
         var idModule: IDCardModule?
         var simulator: IDModuleSimulator?
         if self.mock {
-            let mockSystem = MockCardSystem(readers: [DemoService.reader, DemoService.psamReader])
-            mockSystem.insert(VirtualPSAM(), into: DemoService.psamReader)
+            let mockSystem = MockCardSystem(readers: [Self.mockReader, Self.mockPSAMReader])
+            mockSystem.insert(VirtualPSAM(), into: Self.mockPSAMReader)
             system = mockSystem
-            cardReader = DemoService.reader
-            psamReader = DemoService.psamReader
+            cardReader = Self.mockReader
+            psamReader = Self.mockPSAMReader
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kioskd-mock-\(getpid())").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let idSimulator = IDModuleSimulator(linkPath: directory + "/ttyID")
@@ -181,7 +173,7 @@ struct Kioskd: AsyncParsableCommand {
             simulator = idSimulator
             idModule = IDCardModule(device: idSimulator.linkPath)
             if let control = self.simControl {
-                try SimulatorControl(path: control, system: mockSystem, cardReader: cardReader, idSimulator: idSimulator, pad: simulatedPad, logger: logger).start()
+                try SimulatorControl(path: control, system: mockSystem, cardReader: cardReader, idSimulator: idSimulator, logger: logger).start()
                 logger.info("simulated devices' control socket ready", metadata: ["path": "\(control)"])
             }
         } else {
@@ -192,9 +184,8 @@ struct Kioskd: AsyncParsableCommand {
             cardReader = reader
             psamReader = self.psamReader ?? settings.psamReader
             idModule = (self.idDevice ?? settings.idDevice).map { IDCardModule(device: $0, baudRate: settings.idBaudRate) }
-            if simulatedPad != nil { logger.warning("pinPad.kind is simulated: the PIN pad is simulated inside kioskd (test keys)") }
             if let control = self.simControl {
-                try SimulatorControl(path: control, system: nil, cardReader: reader, idSimulator: nil, pad: simulatedPad, logger: logger).start()
+                try SimulatorControl(path: control, system: nil, cardReader: reader, idSimulator: nil, logger: logger).start()
             }
         }
         defer { simulator?.stop() }
@@ -238,7 +229,7 @@ struct Kioskd: AsyncParsableCommand {
         }
         let notifier = SystemdNotifier()
         services.append(.init(service: ReaderWatchService(system: system, logger: logger)))
-        if let epp = pad as? XFS4IoTPINPad { services.append(.init(service: EPPService(pad: epp, gateway: gateway, logger: logger))) }
+        services.append(.init(service: EPPService(pad: pad, gateway: gateway, logger: logger)))
         // Shut down in reverse order: the socket (which drains the activation first), then the activation service.
         services.append(.init(service: activations))
         services.append(.init(service: SocketService(server: server, executor: executor, notifier: notifier, logger: logger)))
@@ -259,18 +250,6 @@ struct Kioskd: AsyncParsableCommand {
         await gateway.shutdown()
         logger.info("kioskd stopped")
         if let failure { throw failure }
-    }
-
-    private func runDemo(logger: Logger) async throws {
-        let mockSystem = MockCardSystem(readers: [DemoService.reader, DemoService.psamReader])
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: ReaderWatchService(system: mockSystem, logger: logger)),
-            .init(service: DemoService(system: mockSystem, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup),
-        ]
-        logger.info("kioskd starting", metadata: ["readers": "mock", "mode": "demo"])
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        logger.info("kioskd stopped")
     }
 }
 

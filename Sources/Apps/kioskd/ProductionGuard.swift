@@ -114,7 +114,7 @@ struct ProductionGuard {
 /// them, so no production terminal may use them.
 enum PublishedTestKeys {
     /// Hex keys (compared without case or spaces): the simulated bank's and PIN pad's PIN key, then the vectors.
-    static let hex: Set<String> = Set([SimulatedBank.Fixture().pinKey.uppercased()]).union([
+    static let hex: Set<String> = Set([SimulatedBank.Fixture().pinKey.uppercased(), SimulatedBank.Fixture.testMasterKey]).union([
         "0123456789ABCDEFFEDCBA9876543210",  // the SM4 standard vector (gateway.md V10)
         "00112233445566778899AABBCCDDEEFF",  // the example profile's SM4 field key
         "0723C80DB5F4CD3D0723C80DB5F4CD3D",  // gateway.md V4 MAK

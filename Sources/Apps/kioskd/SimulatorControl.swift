@@ -1,5 +1,4 @@
 import Activation
-import ActivationSimulators
 import CardSimulator
 import Foundation
 import Glibc
@@ -11,32 +10,28 @@ import Synchronization
 import VirtualCards
 
 /// In `--mock` mode, the simulated devices are driven from outside the daemon through this control socket
-/// (never through the kiosk socket): a test or the demo inserts and removes cards, places ID cards, and
-/// presses PIN-pad keys. One line per command, answered `ok` or `error …`:
+/// (never through the kiosk socket): a test or the demo inserts and removes cards and places ID cards.
+/// PIN keys are not pressed here but on the EPP (`kiosk-epp-sim --control`): no PIN digit enters kioskd.
+/// One line per command, answered `ok` or `error …`:
 ///
 ///     card insert NAME|FILE.json    card remove
 ///     id place demo|FILE.json       id remove
-///     pin DIGITS                    (digits then enter)
-///     key 0-9|enter|clear|cancel
 ///     latency card|id MILLISECONDS  (every APDU of the card / every answer of the ID module)
 ///     stats                         (ok apdus=N idcommands=M: what the devices served so far)
 final class SimulatorControl: @unchecked Sendable {
     let path: String
-    /// The mock reader and the ID-module simulator (`--mock`); without them only the PIN pad is driven.
+    /// The mock reader and the ID-module simulator (`--mock`).
     let system: MockCardSystem?
     let cardReader: String
     let idSimulator: IDModuleSimulator?
-    /// `nil` when the PIN pad is the EPP service (`pinPad.kind: xfs4iot`): its keys are pressed at its own control socket.
-    let pad: SimulatedPINPad?
     let logger: Logger
     private var listener: Int32 = -1
 
-    init(path: String, system: MockCardSystem?, cardReader: String, idSimulator: IDModuleSimulator?, pad: SimulatedPINPad?, logger: Logger) {
+    init(path: String, system: MockCardSystem?, cardReader: String, idSimulator: IDModuleSimulator?, logger: Logger) {
         self.path = path
         self.system = system
         self.cardReader = cardReader
         self.idSimulator = idSimulator
-        self.pad = pad
         self.logger = logger
     }
 
@@ -50,7 +45,7 @@ final class SimulatorControl: @unchecked Sendable {
     /// `--sim-control` (``ProductionGuard``).
     func start() throws {
         let fd: Int32
-        do { fd = try UnixSocket.bind(self.path, mode: 0o600) } catch { throw DemoError("simulator control socket: \(error)") }
+        do { fd = try UnixSocket.bind(self.path, mode: 0o600) } catch { throw ControlError("simulator control socket: \(error)") }
         self.listener = fd
         Thread.detachNewThread { self.acceptLoop() }
     }
@@ -138,25 +133,9 @@ final class SimulatorControl: @unchecked Sendable {
         case ("id", "remove"):
             self.idSimulator?.removeCard()
             return "ok"
-        case ("pin", _) where self.pad == nil, ("key", _) where self.pad == nil:
-            return "error: the PIN pad is the EPP service (pinPad.kind xfs4iot): press keys at its own control socket (kiosk-epp-sim --control)"
-        case ("pin", let digits?):
-            guard let pad = self.pad else { return "error: no simulated PIN pad" }
-            guard digits.allSatisfy(\.isNumber) else { return "error: pin DIGITS" }
-            guard pad.isEntering else { return "error: the PIN pad is not waiting for a PIN" }
-            pad.type(digits)
-            return "ok"
-        case ("key", let key?):
-            guard let pad = self.pad else { return "error: no simulated PIN pad" }
-            switch key {
-            case "enter": pad.press(.enter)
-            case "clear": pad.press(.clear)
-            case "cancel": pad.press(.cancel)
-            default:
-                guard let digit = Int(key), (0...9).contains(digit) else { return "error: key 0-9|enter|clear|cancel" }
-                pad.press(.digit(digit))
-            }
-            return "ok"
+        case ("pin", _), ("key", _):
+            // PIN keys are pressed on the EPP, never here: no PIN digit enters kioskd.
+            return "error: PIN keys are pressed on the EPP (kiosk-epp-sim --control), not here"
         case ("latency", let device?):
             guard let text = words.dropFirst(2).first, let milliseconds = Int(text), milliseconds >= 0 else { return "error: latency card|id MILLISECONDS" }
             switch device {
@@ -184,4 +163,10 @@ final class SimulatorControl: @unchecked Sendable {
         card.validTo = "2036-05-01"
         return card
     }()
+}
+
+/// Why the simulator control socket could not start.
+struct ControlError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

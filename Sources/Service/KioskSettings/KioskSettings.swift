@@ -22,6 +22,8 @@ public struct KioskSettings: Sendable, Hashable {
     /// `pinPad.kind: xfs4iot`: the EPP service's URL (`ws://…/xfs4iot/v1.0/{Service}/`), its master key's name,
     /// the PIN key name(s), how keys rotate, and the vendor's SM4 PIN-block names (`pinPad.*`).
     public var pinPadURL: String?
+    /// An EPP service on this machine at XFS4IoT's first port (5846): where a kiosk vendor's service usually listens.
+    public static let defaultPINPadURL = "ws://127.0.0.1:5846/xfs4iot/v1.0/PinPad1/"
     public var pinPadMasterKeyName: String = "TMK01"
     public var pinPadKeyNames: [String] = ["PIK01"]
     public var pinPadRotation: String = "replace"
@@ -72,8 +74,8 @@ public struct KioskSettings: Sendable, Hashable {
         ("readers.card", "the PC/SC reader holding the social security card"),
         ("readers.psam", "the PC/SC reader holding the PSAM (3.00 cards)"),
         ("idModule.device", "the ID-card module's serial device"), ("idModule.baudRate", "its baud rate"),
-        ("pinPad.kind", "the encrypting PIN pad: xfs4iot (the kiosk's EPP service) or simulated (test mode)"),
-        ("pinPad.url", "the EPP's XFS4IoT service URL, ws://HOST:PORT/xfs4iot/v1.0/SERVICE/ (wss:// for TLS)"),
+        ("pinPad.kind", "the encrypting PIN pad: xfs4iot (the kiosk's EPP as an XFS4IoT service; kiosk-epp-sim in tests and the demo)"),
+        ("pinPad.url", "the EPP's XFS4IoT service URL, ws://HOST:PORT/xfs4iot/v1.0/SERVICE/ (wss:// for TLS; default ws://127.0.0.1:5846/xfs4iot/v1.0/PinPad1/)"),
         ("pinPad.masterKeyName", "the terminal master key's name in the EPP (default TMK01)"),
         ("pinPad.pinKeyNames", "the PIN key's name, or two names used in turn (default PIK01)"),
         ("pinPad.rotation", "replace (delete and import again when the EPP refuses to overwrite) or alternate (two names)"),
@@ -117,7 +119,7 @@ public struct KioskSettings: Sendable, Hashable {
         var settings = KioskSettings(
             cardReader: config.string(forKey: "readers.card"), psamReader: config.string(forKey: "readers.psam"),
             idDevice: config.string(forKey: "idModule.device"), idBaudRate: config.int(forKey: "idModule.baudRate", default: 115_200),
-            pinPad: config.string(forKey: "pinPad.kind", default: "simulated"),
+            pinPad: config.string(forKey: "pinPad.kind", default: "xfs4iot"),
             identityVerifier: config.string(forKey: "identityVerifier", default: "simulated-accept"), bankProfile: config.string(forKey: "bank.profile"),
             journalPath: config.string(forKey: "journal.path", default: state + "/journal.sqlite"),
             journalRetentionDays: config.int(forKey: "journal.retentionDays", default: 400),
@@ -129,7 +131,7 @@ public struct KioskSettings: Sendable, Hashable {
                 warning: config.int(forKey: "timeouts.warning", default: 10)),
             logLevel: config.string(forKey: "logging.level", default: "info"))
         settings.mode = config.string(forKey: "mode", default: "production")
-        settings.pinPadURL = config.string(forKey: "pinPad.url")
+        settings.pinPadURL = config.string(forKey: "pinPad.url", default: Self.defaultPINPadURL)
         settings.pinPadMasterKeyName = config.string(forKey: "pinPad.masterKeyName", default: "TMK01")
         settings.pinPadKeyNames = config.stringArray(forKey: "pinPad.pinKeyNames", default: ["PIK01"])
         settings.pinPadRotation = config.string(forKey: "pinPad.rotation", default: "replace")
@@ -157,10 +159,12 @@ public struct KioskSettings: Sendable, Hashable {
         guard ["production", "test"].contains(self.mode) else {
             throw SettingsError(key: "mode", problem: "\"\(self.mode)\" is not a mode", fix: "use production (the default) or test")
         }
-        guard ["simulated", "xfs4iot"].contains(self.pinPad) else {
-            throw SettingsError(key: "pinPad.kind", problem: "\"\(self.pinPad)\" is not a PIN pad this build drives", fix: "use xfs4iot (or simulated in test mode)")
+        guard self.pinPad == "xfs4iot" else {
+            throw SettingsError(
+                key: "pinPad.kind", problem: "\"\(self.pinPad)\" is not a PIN pad this build drives",
+                fix: "use xfs4iot (the EPP's XFS4IoT service; in tests and the demo, kiosk-epp-sim)")
         }
-        if self.pinPad == "xfs4iot" {
+        do {
             guard let url = self.pinPadURL, url.hasPrefix("ws://") || url.hasPrefix("wss://") else {
                 throw SettingsError(key: "pinPad.url", problem: "missing or not a ws:// or wss:// URL", fix: "set the EPP's XFS4IoT service URL, e.g. ws://127.0.0.1:5846/xfs4iot/v1.0/PinPad1/")
             }

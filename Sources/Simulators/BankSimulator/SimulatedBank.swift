@@ -35,6 +35,19 @@ public actor SimulatedBank {
 
         public init() {}
 
+        /// The published TEST terminal master key that the simulated EPP (`kiosk-epp-sim` without `--keys`) holds
+        /// and the in-process simulated bank encrypts its PIN key under. Never a real key: production refuses it.
+        public static let testMasterKey = "13579BDF02468ACEECA86420FDB97531"
+
+        /// The profile settings that hand this fixture's PIN key to the EPP: the key encrypted under
+        /// `masterKey` (3DES ECB) and its 4-byte check value (`PINKeyDelivery(profile:)`).
+        public func pinKeySettings(masterKey: [UInt8]) -> [String: String] {
+            guard let key = try? Hex.decode(self.pinKey), let master = try? BlockCipher(.tripleDES, key: masterKey),
+                let encrypted = try? master.encrypt(key), let check = try? BlockCipher(.tripleDES, key: key).encrypt([UInt8](repeating: 0, count: 8))
+            else { return [:] }
+            return ["pinKeyUnderMasterKey": Hex.encode(encrypted), "pinKeyCheckValue": Hex.encode(Array(check.prefix(4)))]
+        }
+
         public static func load(path: String) throws -> Fixture {
             try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         }

@@ -1,4 +1,5 @@
 public import BankGateway
+import Bytes
 
 /// The gateway of kind `simulator`: talks to a ``SimulatedBank`` in the same process, and turns injected
 /// faults into what a client on a network would experience (a timeout after sending is `unknown`, a 5xx
@@ -15,10 +16,13 @@ public struct SimulatorGateway: BankGateway {
     }
 
     /// A profile for the simulator with its result codes and short timeouts.
-    public static func profile(responseMilliseconds: Int = 2000) -> BankProfile {
+    /// The in-process simulated bank's profile. Its PIN key reaches the EPP encrypted under the published TEST
+    /// master key (``SimulatedBank/Fixture/testMasterKey``), which `kiosk-epp-sim` holds by default.
+    public static func profile(responseMilliseconds: Int = 2000, fixture: SimulatedBank.Fixture = .init()) -> BankProfile {
         BankProfile(
             name: "Simulated bank", kind: "simulator", bankCode: "SIM", terminalID: "KIOSK001",
-            timeouts: .init(connectMilliseconds: 500, responseMilliseconds: responseMilliseconds), resultCodes: SimulatedBank.resultCodes)
+            timeouts: .init(connectMilliseconds: 500, responseMilliseconds: responseMilliseconds), resultCodes: SimulatedBank.resultCodes,
+            settings: fixture.pinKeySettings(masterKey: (try? Hex.decode(SimulatedBank.Fixture.testMasterKey)) ?? []))
     }
 
     public var capabilities: GatewayCapabilities {
