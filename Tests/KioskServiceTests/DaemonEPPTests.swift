@@ -31,7 +31,7 @@ import UnixSocket
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bank = try await StartedProduct(
-            "kiosk-bank-sim", ["serve", "--keys", directory, "--port", "0", "--iso-port", "0", "--spec", Self.specPath], lines: 2)
+            "kiosk-bank-sim", ["serve", "--keys", directory, "--port", "0", "--iso-port", "0", "--spec", Self.specPath, "--fault", "resignOnRequired"], lines: 2)
         defer { bank.stop() }
         let epp = try await EPPSimulatorProcess(directory: directory, keys: directory)
         defer { epp.stop() }
@@ -57,11 +57,23 @@ import UnixSocket
         let ledgerURL = String(bank.lines[0].dropFirst("listening on ".count))
         let ledger = try await runProduct("kiosk-bank-sim", ["ledger", "--url", ledgerURL, "--json"])
         #expect(ledger.output.contains("\"effects\":1") || ledger.output.contains("\"effects\" : 1"), "\(ledger.output)")
+        // The bank answered the first request RC 77 (keys out of step): the gateway signed on again, and the new
+        // sign-on's PIN key went into the EPP under the same name (the EPP refuses to overwrite: deleted first).
+        // (The import follows the sign-on on its own task: wait for it rather than race it.)
+        _ = await waitUntil(timeout: .seconds(10)) { await Self.control(eppControl, "status").contains("KeyManagement.ImportKey=3,") }
         let served = await Self.control(eppControl, "status")
-        #expect(served.contains("KeyManagement.ImportKey=1,") && served.contains("PinPad.GetPinBlock=2"), "\(served)")
+        // ImportKey: the first key, the second refused (duplicateKey), the second again after DeleteKey.
+        #expect(served.contains("KeyManagement.ImportKey=3,") && served.contains("KeyManagement.DeleteKey=1,"), "\(served)")
+        #expect(served.contains("PinPad.GetPinBlock=2") && served.contains("Keyboard.PinEntry=2"), "\(served)")
 
-        // The EPP goes offline: the kiosk says so and refuses a new activation with its own message.
+        // The EPP goes offline: the kiosk says so (to every client, unasked) and refuses a new activation with its own message.
+        let watcher = try TestClient(path: daemon.socket)
+        watcher.send("Common.Status", 1)
+        _ = await watcher.completion(1)
         #expect(await Self.control(eppControl, "fault offline on") == "ok")
+        let changed = await watcher.wait { $0.header.name == "Common.StatusChangedEvent" && $0.payload["pinPad"]?["device"]?.string == "offline" }
+        #expect(changed?.payload["event"]?.string == "pinPadChanged" && changed?.payload["pinPad"]?["ready"]?.bool == false)
+        watcher.disconnect()
         #expect(await waitUntil(timeout: .seconds(10)) { await Self.pinPadStatus(daemon)?["device"]?.string == "offline" })
         let refused = try TestClient(path: daemon.socket)
         refused.send("Activation.Start", 7, payload: ["language": "en"])

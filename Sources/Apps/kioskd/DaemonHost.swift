@@ -73,13 +73,22 @@ final class DaemonHost: KioskHost {
     /// key = `notInitialized`), PIN key and why it is not ready.
     func pinPadStatus() -> JSONValue {
         guard let epp = self.epp else { return ["kind": "simulated", "ready": true] }
-        let health = epp.health
-        return [
+        return Self.pinPadStatus(epp, epp.health)
+    }
+
+    static func pinPadStatus(_ epp: XFS4IoTPINPad, _ health: EPPHealth) -> JSONValue {
+        [
             "kind": "xfs4iot", "service": .string("\(epp.connection.endpoint)"), "connection": .string(health.connection),
             "device": health.device.map { .string($0) } ?? .null, "encryptionState": health.encryptionState.map { .string($0) } ?? .null,
             "pinKey": health.pinKey.map { .string($0) } ?? .null, "ready": .bool(health.isReady),
             "problem": health.notReadyReason.map { .string($0) } ?? .null,
         ]
+    }
+
+    /// The EPP's changes as `Common.StatusChangedEvent` payloads (`pinPadChanged` with the `pinPad` status).
+    func deviceStatusChanges() -> (any AsyncSequence<JSONValue, Never> & Sendable)? {
+        guard let epp = self.epp else { return nil }
+        return epp.healthChanges().map { @Sendable health -> JSONValue in ["event": "pinPadChanged", "pinPad": Self.pinPadStatus(epp, health)] }
     }
 
     /// Why a customer cannot be served now (the EPP not ready), or `nil`.

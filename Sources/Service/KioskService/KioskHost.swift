@@ -14,6 +14,8 @@ public protocol KioskHost: Sendable {
     var journal: any ActivationStore { get }
     /// Reader, card and daemon status changes, for every client (`Common.StatusChangedEvent`).
     func statusChanges() -> any AsyncSequence<JSONValue, Never> & Sendable
+    /// Other devices' status changes (the EPP's), for every client as `Common.StatusChangedEvent`; `nil` for none.
+    func deviceStatusChanges() -> (any AsyncSequence<JSONValue, Never> & Sendable)?
     /// The metrics in Prometheus' text exposition format (`Operations.Metrics`).
     func metricsText() -> String
     /// An operator's settlement (`Journal.Settle`).
@@ -21,6 +23,7 @@ public protocol KioskHost: Sendable {
 }
 
 extension KioskHost {
+    public func deviceStatusChanges() -> (any AsyncSequence<JSONValue, Never> & Sendable)? { nil }
     public func metricsText() -> String { "" }
     public func settle(key: String, applied: Bool, operator name: String, uid: UInt32, note: String?) async throws(JournalError) {
         try await self.journal.settle(key, applied: applied, operator: name, uid: uid, note: note)

@@ -111,7 +111,8 @@ public final class KioskSocketServer: Sendable {
         }
         self.bound.withLock { $0 = server }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.broadcastStatus() }
+            group.addTask { await self.broadcastStatus(self.host.statusChanges()) }
+            if let devices = self.host.deviceStatusChanges() { group.addTask { await self.broadcastStatus(devices) } }
             onReady?()
             try? await server.closeFuture.get()
             group.cancelAll()
@@ -436,8 +437,8 @@ public final class KioskSocketServer: Sendable {
 
     // MARK: Unsolicited
 
-    private func broadcastStatus() async {
-        for await change in self.host.statusChanges() {
+    private func broadcastStatus(_ changes: any AsyncSequence<JSONValue, Never> & Sendable) async {
+        for await change in changes {
             let message = KioskMessage(header: MessageHeader(name: "Common.StatusChangedEvent", requestId: nil, type: .unsolicited), payload: change)
             for client in self.clients.withLock({ Array($0.values) }) { client.send(message) }
         }
