@@ -52,7 +52,10 @@ final class EPPRig: Sendable {
     /// service is down keeps its port, because no other test's port-0 server can be given it meanwhile.
     private static let nextPort = Atomic<Int>(24_000)
 
-    private static func bindOwnPort(_ device: EPPDevice) async throws -> EPPServer {
+    /// A port of that range that nothing binds (a publisher port with nothing behind it).
+    static func unusedPort() -> Int { Self.nextPort.add(1, ordering: .relaxed).newValue }
+
+    static func bindOwnPort(_ device: EPPDevice) async throws -> EPPServer {
         var lastError: (any Error)?
         for _ in 0..<100 {
             let port = Self.nextPort.add(1, ordering: .relaxed).newValue

@@ -3,7 +3,9 @@ import BankGateway
 import EPPSimulator
 import Testing
 import TestSupport
+import XFS4IoTClient
 import XFS4IoTPINPad
+import Synchronization
 
 @Suite("The EPP over XFS4IoT: kioskd's client against the simulated EPP service, over a real WebSocket")
 struct XFS4IoTPINPadTests {
@@ -227,5 +229,60 @@ struct XFS4IoTPINPadTests {
             }
             #expect(why.contains("pinPad.sm4PinFormat"))
         }
+    }
+}
+
+@Suite("XFS4IoT discovery: ServicePublisher.GetServices on the publisher's ports")
+struct XFSDiscoveryTests {
+    @Test("the first port with a publisher that lists the service wins; ports without one are skipped and named when nothing is found")
+    func findsTheService() async throws {
+        let device = EPPDevice(masterKey: EPPRig.masterKey)
+        // Ports below the ephemeral range, so no other test's server is given them meanwhile.
+        let server = try await EPPRig.bindOwnPort(device)
+        let serving = Task { await server.run() }
+        defer { serving.cancel() }
+        let nothing = EPPRig.unusedPort()
+
+        let found = try await XFSDiscovery.find(host: "127.0.0.1", ports: [nothing, server.port], service: "pinpad")
+        #expect(found == (try XFSEndpoint(url: server.serviceURL)))
+        #expect(device.served["ServicePublisher.GetServices"] == nil, "the publisher is not the PIN pad service")
+        do {
+            _ = try await XFSDiscovery.find(host: "127.0.0.1", ports: [nothing, server.port], service: "CardReader")
+            Issue.record("found a service that is not there")
+        } catch {
+            #expect(error.description.contains("\(nothing):") && error.description.contains("no CardReader"), "\(error)")
+        }
+    }
+
+    @Test("a pad that finds its EPP by discovery finds it again when the service comes back on another port")
+    func rediscoversAfterARestart() async throws {
+        let device = EPPDevice(masterKey: EPPRig.masterKey)
+        let first = try await EPPRig.bindOwnPort(device)
+        let ports = Mutex<[Int]>([first.port])
+        let firstServing = Task { await first.run() }
+        let connection = XFSConnection(
+            endpoint: .publisher(host: "127.0.0.1", port: first.port),
+            resolve: { try await XFSDiscovery.find(host: "127.0.0.1", ports: ports.withLock { $0 }, service: "PinPad1", timeout: .seconds(1)) },
+            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200))
+        let pad = XFS4IoTPINPad(connection: connection, settings: EPPSettings())
+        let running = Task { await pad.run() }
+        defer { running.cancel() }
+        let key = try EPPRig.bankKey("89ABCDEF0123456776543210FEDCBA98")
+        #expect(await waitUntil(timeout: .seconds(10)) { pad.health.connection == "connected" && pad.health.device != nil })
+        try await pad.loadPINKey(encrypted: key.encrypted, checkValue: key.check)
+        #expect(pad.health.isReady)
+
+        firstServing.cancel()
+        await firstServing.value
+        #expect(await waitUntil(timeout: .seconds(10)) { pad.health.connection != "connected" })
+        let second = try await EPPRig.bindOwnPort(device)
+        ports.withLock { $0.append(second.port) }
+        let secondServing = Task { await second.run() }
+        #expect(await waitUntil(timeout: .seconds(10)) { pad.health.isReady }, "\(pad.health)")
+        #expect(connection.endpoint.port == second.port)
+        secondServing.cancel()
+        running.cancel()
+        await running.value
+        await secondServing.value
     }
 }

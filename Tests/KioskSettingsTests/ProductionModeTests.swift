@@ -78,6 +78,10 @@ struct ProductionModeTests {
         #expect(remote.contains("configuration pinPad.url: ws://10.1.2.3:5846/xfs4iot/v1.0/PinPad1/ is plain ws:// to another machine"), "\(remote)")
         let tls = try await self.refused(["--config", try site.config(profile: nil, extra: "pinPad:\n  url: wss://epp.kiosk.local:5846/xfs4iot/v1.0/PinPad1/\n")])
         #expect(!tls.contains("configuration pinPad"), "\(tls)")
+        let discovery = try await self.refused(["--config", try site.config(profile: nil, extra: "pinPad:\n  discoverHost: 10.1.2.3\n")])
+        #expect(discovery.contains("configuration pinPad.discoverHost: 10.1.2.3 is another machine"), "\(discovery)")
+        let localDiscovery = try await self.refused(["--config", try site.config(profile: nil, extra: "pinPad:\n  discoverHost: 127.0.0.1\n")])
+        #expect(!localDiscovery.contains("configuration pinPad") && localDiscovery.contains("pinPad.discoverHost: 127.0.0.1"), "\(localDiscovery)")
         let names = try await runProduct("kioskd", ["--check-config", "--test", "--config", try site.config(profile: nil, extra: "pinPad:\n  rotation: alternate\n")])
         #expect(names.status == 78 && names.error.contains("configuration pinPad.pinKeyNames:"), "\(names.error)")
     }

@@ -155,7 +155,17 @@ struct Kioskd: AsyncParsableCommand {
             masterKeyName: settings.pinPadMasterKeyName, pinKeyNames: settings.pinPadKeyNames,
             rotation: EPPSettings.Rotation(rawValue: settings.pinPadRotation) ?? .replace, keyAlgorithm: settings.pinPadKeyAlgorithm,
             sm4PinFormat: settings.pinPadSM4Format, sm4KeyAlgorithm: settings.pinPadSM4KeyAlgorithm)
-        let pad = XFS4IoTPINPad(connection: XFSConnection(endpoint: endpoint, logger: logger), settings: eppSettings, logger: logger)
+        let connection: XFSConnection
+        if let host = settings.pinPadDiscoverHost {
+            // Found through the service publisher before every connection: a restarted service may move.
+            let service = settings.pinPadServiceName
+            connection = XFSConnection(
+                endpoint: .publisher(host: host, port: XFSEndpoint.publisherPorts[2]),
+                resolve: { try await XFSDiscovery.find(host: host, service: service, logger: logger) }, logger: logger)
+        } else {
+            connection = XFSConnection(endpoint: endpoint, logger: logger)
+        }
+        let pad = XFS4IoTPINPad(connection: connection, settings: eppSettings, logger: logger)
         let cardReader: String
         let psamReader: String?
         var idModule: IDCardModule?

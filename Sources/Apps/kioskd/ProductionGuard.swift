@@ -42,7 +42,10 @@ struct ProductionGuard {
                 "pinPad.kind", "the simulated PIN pad holds the clear PIN and a published test PIN key",
                 "set pinPad.kind: xfs4iot and pinPad.url to the kiosk's EPP service (Firmware-notes/epp.md)" + testModeHint)
         }
-        if request.settings.pinPad == "xfs4iot", let url = request.settings.pinPadURL, url.hasPrefix("ws://"),
+        if let host = request.settings.pinPadDiscoverHost, !["127.0.0.1", "localhost", "::1"].contains(host) {
+            refuse("pinPad.discoverHost", "\(host) is another machine: XFS4IoT discovery has no authentication, so anyone on the network could pose as the EPP", "set pinPad.url to the EPP's wss:// service instead")
+        }
+        if request.settings.pinPad == "xfs4iot", request.settings.pinPadDiscoverHost == nil, let url = request.settings.pinPadURL, url.hasPrefix("ws://"),
             !["ws://127.0.0.1", "ws://localhost", "ws://[::1]"].contains(where: { url.hasPrefix($0 + ":") || url.hasPrefix($0 + "/") })
         {
             refuse("pinPad.url", "\(url) is plain ws:// to another machine: key loading and PIN blocks would cross the network unprotected", "use wss:// (the EPP service is the TLS server) or an EPP service on this machine")

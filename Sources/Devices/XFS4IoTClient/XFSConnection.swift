@@ -32,18 +32,31 @@ public final class XFSConnection: Sendable {
         var nextSubscriber = 0
     }
 
-    public let endpoint: XFSEndpoint
+    /// Where the connection goes: fixed, or found again before every (re)connection (``XFSDiscovery``).
+    private let resolve: @Sendable () async throws -> XFSEndpoint
+    private let resolved: Mutex<XFSEndpoint>
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let minimumBackoff: Duration
     private let maximumBackoff: Duration
     private let inner = Mutex(Inner())
 
-    public init(
+    public convenience init(
         endpoint: XFSEndpoint, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger = Logger(label: "xfs4iot"),
         minimumBackoff: Duration = .milliseconds(200), maximumBackoff: Duration = .seconds(5)
     ) {
-        self.endpoint = endpoint
+        self.init(
+            endpoint: endpoint, resolve: { endpoint }, group: group, logger: logger, minimumBackoff: minimumBackoff, maximumBackoff: maximumBackoff)
+    }
+
+    /// A connection whose endpoint `resolve` finds before every (re)connection (discovery: a restarted
+    /// service may come back on another port); `endpoint` is what it is called until then.
+    public init(
+        endpoint: XFSEndpoint, resolve: @escaping @Sendable () async throws -> XFSEndpoint, group: MultiThreadedEventLoopGroup = .singleton,
+        logger: Logger = Logger(label: "xfs4iot"), minimumBackoff: Duration = .milliseconds(200), maximumBackoff: Duration = .seconds(5)
+    ) {
+        self.resolve = resolve
+        self.resolved = Mutex(endpoint)
         self.group = group
         self.logger = logger
         self.minimumBackoff = minimumBackoff
@@ -52,6 +65,9 @@ public final class XFSConnection: Sendable {
 
     /// The state now.
     public var state: State { self.inner.withLock { $0.state } }
+
+    /// The service's endpoint (the last one found, with discovery).
+    public var endpoint: XFSEndpoint { self.resolved.withLock { $0 } }
 
     /// Which connection this is (1 for the first, then one more for each reconnection): what a device
     /// remembers may be gone on a new one.
@@ -117,7 +133,9 @@ public final class XFSConnection: Sendable {
             self.setState(.connecting)
             var reason = "the service closed the connection"
             do {
-                let channel = try await self.connect()
+                let endpoint = try await self.resolve()
+                self.resolved.withLock { $0 = endpoint }
+                let channel = try await self.connect(endpoint)
                 backoff = self.minimumBackoff
                 try await channel.executeThenClose { inbound, outbound in
                     self.inner.withLock { inner in
@@ -243,8 +261,7 @@ public final class XFSConnection: Sendable {
         case refused
     }
 
-    private func connect() async throws -> NIOAsyncChannel<WebSocketFrame, WebSocketFrame> {
-        let endpoint = self.endpoint
+    private func connect(_ endpoint: XFSEndpoint) async throws -> NIOAsyncChannel<WebSocketFrame, WebSocketFrame> {
         let tls: NIOSSLContext? = endpoint.secure ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
         let upgrade: EventLoopFuture<Upgrade> = try await ClientBootstrap(group: self.group)
             .connectTimeout(.seconds(3))

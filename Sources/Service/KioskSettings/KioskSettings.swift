@@ -24,6 +24,10 @@ public struct KioskSettings: Sendable, Hashable {
     public var pinPadURL: String?
     /// An EPP service on this machine at XFS4IoT's first port (5846): where a kiosk vendor's service usually listens.
     public static let defaultPINPadURL = "ws://127.0.0.1:5846/xfs4iot/v1.0/PinPad1/"
+    /// Find the EPP service through `ServicePublisher.GetServices` on this host's publisher ports (80, 443,
+    /// 5846–5856) instead of `pinPad.url`; the first service whose URI contains `pinPadServiceName`.
+    public var pinPadDiscoverHost: String?
+    public var pinPadServiceName: String = "PinPad"
     public var pinPadMasterKeyName: String = "TMK01"
     public var pinPadKeyNames: [String] = ["PIK01"]
     public var pinPadRotation: String = "replace"
@@ -76,6 +80,8 @@ public struct KioskSettings: Sendable, Hashable {
         ("idModule.device", "the ID-card module's serial device"), ("idModule.baudRate", "its baud rate"),
         ("pinPad.kind", "the encrypting PIN pad: xfs4iot (the kiosk's EPP as an XFS4IoT service; kiosk-epp-sim in tests and the demo)"),
         ("pinPad.url", "the EPP's XFS4IoT service URL, ws://HOST:PORT/xfs4iot/v1.0/SERVICE/ (wss:// for TLS; default ws://127.0.0.1:5846/xfs4iot/v1.0/PinPad1/)"),
+        ("pinPad.discoverHost", "find the EPP through XFS4IoT service discovery on this host instead of pinPad.url"),
+        ("pinPad.serviceName", "with discovery: a part of the EPP service's URI (default PinPad)"),
         ("pinPad.masterKeyName", "the terminal master key's name in the EPP (default TMK01)"),
         ("pinPad.pinKeyNames", "the PIN key's name, or two names used in turn (default PIK01)"),
         ("pinPad.rotation", "replace (delete and import again when the EPP refuses to overwrite) or alternate (two names)"),
@@ -132,6 +138,8 @@ public struct KioskSettings: Sendable, Hashable {
             logLevel: config.string(forKey: "logging.level", default: "info"))
         settings.mode = config.string(forKey: "mode", default: "production")
         settings.pinPadURL = config.string(forKey: "pinPad.url", default: Self.defaultPINPadURL)
+        settings.pinPadDiscoverHost = config.string(forKey: "pinPad.discoverHost")
+        settings.pinPadServiceName = config.string(forKey: "pinPad.serviceName", default: "PinPad")
         settings.pinPadMasterKeyName = config.string(forKey: "pinPad.masterKeyName", default: "TMK01")
         settings.pinPadKeyNames = config.stringArray(forKey: "pinPad.pinKeyNames", default: ["PIK01"])
         settings.pinPadRotation = config.string(forKey: "pinPad.rotation", default: "replace")
@@ -242,7 +250,12 @@ public struct KioskSettings: Sendable, Hashable {
         add("idModule.baudRate", self.idBaudRate)
         add("pinPad.kind", self.pinPad)
         if self.pinPad == "xfs4iot" {
-            add("pinPad.url", self.pinPadURL ?? "")
+            if let host = self.pinPadDiscoverHost {
+                add("pinPad.discoverHost", host)
+                add("pinPad.serviceName", self.pinPadServiceName)
+            } else {
+                add("pinPad.url", self.pinPadURL ?? "")
+            }
             add("pinPad.masterKeyName", self.pinPadMasterKeyName)
             add("pinPad.pinKeyNames", self.pinPadKeyNames.joined(separator: ","))
             add("pinPad.rotation", self.pinPadRotation)
