@@ -154,7 +154,7 @@ struct Kioskd: AsyncParsableCommand {
         let eppSettings = EPPSettings(
             masterKeyName: settings.pinPadMasterKeyName, pinKeyNames: settings.pinPadKeyNames,
             rotation: EPPSettings.Rotation(rawValue: settings.pinPadRotation) ?? .replace, keyAlgorithm: settings.pinPadKeyAlgorithm,
-            sm4PinFormat: settings.pinPadSM4Format, sm4KeyAlgorithm: settings.pinPadSM4KeyAlgorithm)
+            sm4PinFormat: settings.pinPadSM4Format)
         let connection: XFSConnection
         if let host = settings.pinPadDiscoverHost {
             // Found through the service publisher before every connection: a restarted service may move.

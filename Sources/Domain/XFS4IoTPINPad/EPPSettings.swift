@@ -14,25 +14,24 @@ public struct EPPSettings: Hashable, Sendable {
     /// The PIN key's name(s): one for ``Rotation/replace``, two for ``Rotation/alternate``.
     public var pinKeyNames: [String]
     public var rotation: Rotation
-    /// The XFS4IoT algorithm code of the PIN key: `T` (TDEA) for 3DES banks.
+    /// The XFS4IoT algorithm code the PIN key is imported with: `T` (TDEA) for 3DES banks; for an SM4 bank
+    /// the EPP vendor's proprietary digit (`0`–`9`), from its documentation (`xfs4iot.md` §4).
     public var keyAlgorithm: String
-    /// SM4 PIN blocks: XFS4IoT has no standard identifier, so the vendor's PIN format name and algorithm
-    /// code come from the EPP's documentation (`xfs4iot.md` §4). `nil` means SM4 PIN blocks are refused.
+    /// SM4 PIN blocks: XFS4IoT has no standard identifier, so the vendor's PIN format name comes from the EPP's
+    /// documentation. `nil` means SM4 PIN blocks are refused with a message naming `pinPad.sm4PinFormat`.
     public var sm4PinFormat: String?
-    public var sm4KeyAlgorithm: String?
     /// The header timeout of short commands (status, import, PIN block), in milliseconds.
     public var commandTimeoutMilliseconds: Int
 
     public init(
         masterKeyName: String = "TMK01", pinKeyNames: [String] = ["PIK01"], rotation: Rotation = .replace, keyAlgorithm: String = "T",
-        sm4PinFormat: String? = nil, sm4KeyAlgorithm: String? = nil, commandTimeoutMilliseconds: Int = 10_000
+        sm4PinFormat: String? = nil, commandTimeoutMilliseconds: Int = 10_000
     ) {
         self.masterKeyName = masterKeyName
         self.pinKeyNames = pinKeyNames
         self.rotation = rotation
         self.keyAlgorithm = keyAlgorithm
         self.sm4PinFormat = sm4PinFormat
-        self.sm4KeyAlgorithm = sm4KeyAlgorithm
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
     }
 }

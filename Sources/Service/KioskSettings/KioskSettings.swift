@@ -33,7 +33,6 @@ public struct KioskSettings: Sendable, Hashable {
     public var pinPadRotation: String = "replace"
     public var pinPadKeyAlgorithm: String = "T"
     public var pinPadSM4Format: String?
-    public var pinPadSM4KeyAlgorithm: String?
     public var identityVerifier: String
     public var bankProfile: String?
     public var journalPath: String
@@ -85,9 +84,9 @@ public struct KioskSettings: Sendable, Hashable {
         ("pinPad.masterKeyName", "the terminal master key's name in the EPP (default TMK01)"),
         ("pinPad.pinKeyNames", "the PIN key's name, or two names used in turn (default PIK01)"),
         ("pinPad.rotation", "replace (delete and import again when the EPP refuses to overwrite) or alternate (two names)"),
-        ("pinPad.keyAlgorithm", "the PIN key's XFS4IoT algorithm code (default T, TDEA)"),
+        ("pinPad.keyAlgorithm", "the PIN key's XFS4IoT algorithm code: T (TDEA, the default), or the EPP vendor's digit for SM4"),
         ("pinPad.sm4PinFormat", "the EPP vendor's PIN-block format name for SM4 (no XFS4IoT standard)"),
-        ("pinPad.sm4KeyAlgorithm", "the EPP vendor's algorithm code for SM4 keys"), ("identityVerifier", "simulated-accept or simulated-reject"),
+        ("identityVerifier", "simulated-accept or simulated-reject"),
         ("bank.profile", "the bank profile file (JSON)"), ("journal.path", "the SQLite journal"),
         ("journal.retentionDays", "days final activations are kept"),
         ("journal.hashKeyFile", "the fingerprints' key file, outside the database"),
@@ -145,7 +144,6 @@ public struct KioskSettings: Sendable, Hashable {
         settings.pinPadRotation = config.string(forKey: "pinPad.rotation", default: "replace")
         settings.pinPadKeyAlgorithm = config.string(forKey: "pinPad.keyAlgorithm", default: "T")
         settings.pinPadSM4Format = config.string(forKey: "pinPad.sm4PinFormat")
-        settings.pinPadSM4KeyAlgorithm = config.string(forKey: "pinPad.sm4KeyAlgorithm")
         let credential = environment["CREDENTIALS_DIRECTORY"].map { $0 + "/journal-hash-key" }.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
         settings.journalHashKeyFile = config.string(forKey: "journal.hashKeyFile") ?? credential
         settings.configurationFile = file.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
