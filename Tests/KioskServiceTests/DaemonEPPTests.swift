@@ -75,6 +75,17 @@ import UnixSocket
         #expect(changed?.payload["event"]?.string == "pinPadChanged" && changed?.payload["pinPad"]?["ready"]?.bool == false)
         watcher.disconnect()
         #expect(await waitUntil(timeout: .seconds(10)) { await Self.pinPadStatus(daemon)?["device"]?.string == "offline" })
+        // The gauges follow the EPP's state on their own task: read until they show it.
+        let text = await poll(timeout: .seconds(10), every: .milliseconds(50)) { () async -> String? in
+            guard let metrics = try? TestClient(path: daemon.socket) else { return nil }
+            defer { metrics.disconnect() }
+            metrics.send("Operations.Metrics", 1)
+            let text = await metrics.completion(1)?.payload["text"]?.string ?? ""
+            return text.contains("kiosk_epp_online 0") ? text : nil
+        } ?? ""
+        for line in ["kiosk_epp_ready 0", "kiosk_epp_online 0", "kiosk_epp_connected 1", "kiosk_epp_master_key 1", "kiosk_epp_pin_key 1"] {
+            #expect(text.contains(line), "\(line) in \(text)")
+        }
         let refused = try TestClient(path: daemon.socket)
         refused.send("Activation.Start", 7, payload: ["language": "en"])
         let completion = await refused.completion(7)

@@ -6,7 +6,9 @@ import XFS4IoTPINPad
 
 /// Keeps the kiosk's EPP usable: its XFS4IoT connection and state (``XFS4IoTPINPad/run()``), a sign-on at start
 /// (retried with backoff) so the bank's PIN key reaches the EPP before the first customer, every PIN key the
-/// bank gives imported under the EPP's master key, and `kiosk_epp_ready` (0/1) for the metrics.
+/// bank gives imported under the EPP's master key, and the EPP's state in the metrics (0/1 gauges):
+/// `kiosk_epp_ready`, `kiosk_epp_connected`, `kiosk_epp_online`, `kiosk_epp_master_key` (not `notInitialized`)
+/// and `kiosk_epp_pin_key` (the bank's PIN key imported and checked).
 struct EPPService: Service {
     let pad: XFS4IoTPINPad
     let gateway: any BankGateway
@@ -46,8 +48,18 @@ struct EPPService: Service {
                 }
             }
             group.addTask {
-                let gauge = Gauge(label: "kiosk_epp_ready")
-                for await health in self.pad.healthChanges() { gauge.record(health.isReady ? 1 : 0) }
+                let ready = Gauge(label: "kiosk_epp_ready")
+                let connected = Gauge(label: "kiosk_epp_connected")
+                let online = Gauge(label: "kiosk_epp_online")
+                let masterKey = Gauge(label: "kiosk_epp_master_key")
+                let pinKey = Gauge(label: "kiosk_epp_pin_key")
+                for await health in self.pad.healthChanges() {
+                    ready.record(health.isReady ? 1 : 0)
+                    connected.record(health.connection == "connected" ? 1 : 0)
+                    online.record(health.device == "online" ? 1 : 0)
+                    masterKey.record(health.encryptionState.map { $0 != "notInitialized" } == true ? 1 : 0)
+                    pinKey.record(health.pinKey != nil ? 1 : 0)
+                }
             }
         }
     }
