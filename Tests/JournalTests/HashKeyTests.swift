@@ -59,10 +59,11 @@ struct HashKeyTests {
             try await Self.begin(journal, key: "key-00000001")
             fingerprint = journal.fingerprint(JournalTests.pan)
         }
-        // Make it the journal an earlier kioskd wrote: the key in the meta table, no key file.
+        // Make it the journal an earlier kioskd wrote: the key in the meta table, no key file. (The released
+        // journal's pool closes on its own queue, checkpointing the WAL under a lock: sqlite3 waits for it.)
         let key = try await Self.keyText(path)
         try FileManager.default.removeItem(atPath: path + ".hashkey")
-        let insert = try await runProcess("/usr/bin/sqlite3", [path, "INSERT INTO meta (name, value) VALUES ('salt', '\(key)');"])
+        let insert = try await runProcess("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", path, "INSERT INTO meta (name, value) VALUES ('salt', '\(key)');"])
         #expect(insert.status == 0, "\(insert.error)")
         #expect(Self.databaseBytes(path).range(of: Data(key.utf8)) != nil, "the older journal holds its key")
 
@@ -72,7 +73,7 @@ struct HashKeyTests {
         #expect(Self.mode(path + ".hashkey") == 0o600)
         #expect(String(data: FileManager.default.contents(atPath: path + ".hashkey") ?? Data(), encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines) == key)
         #expect(Self.databaseBytes(path).range(of: Data(key.utf8)) == nil, "the key's bytes are still in the database or its WAL")
-        let rows = try await runProcess("/usr/bin/sqlite3", [path, "SELECT COUNT(*) FROM meta WHERE name = 'salt';"])
+        let rows = try await runProcess("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", path, "SELECT COUNT(*) FROM meta WHERE name = 'salt';"])
         #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         #expect(try await migrated.integrityCheck() == "ok")
     }
@@ -103,7 +104,7 @@ struct HashKeyTests {
         #expect(try await Journal(path: path).activation("key-00000001") != nil)
 
         // An older journal (key inside) next to a key file that is not its own.
-        let insert = try await runProcess("/usr/bin/sqlite3", [path, "INSERT INTO meta (name, value) VALUES ('salt', '00112233445566778899AABBCCDDEEF0');"])
+        let insert = try await runProcess("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", path, "INSERT INTO meta (name, value) VALUES ('salt', '00112233445566778899AABBCCDDEEF0');"])
         #expect(insert.status == 0, "\(insert.error)")
         #expect {
             _ = try Journal(path: path)

@@ -87,7 +87,7 @@ struct JournalTests {
                 try await journal.record(key, state: .declined, bankCode: "N1")
             }
             #expect(try await journal.verifyChain() == .intact(entries: 6))
-            let sqlite = try await runProcess("/usr/bin/sqlite3", [path, tamper])
+            let sqlite = try await runProcess("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", path, tamper])
             #expect(sqlite.status == 0, "\(sqlite.error)")
             let report = try await journal.verifyChain()
             if tamper.hasPrefix("UPDATE activation") {
