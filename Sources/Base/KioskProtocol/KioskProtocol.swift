@@ -37,12 +37,19 @@ public enum KioskProtocol {
 
     /// Decodes one line into any message (clients use this for what the daemon sends).
     public static func decode(_ line: some Collection<UInt8>) throws(ProtocolError) -> KioskMessage {
-        let bytes = Array(line)
-        guard bytes.count <= self.maximumMessageBytes else { throw .tooLarge(limit: self.maximumMessageBytes) }
+        try self.decodeJSON(KioskMessage.self, from: line, limit: self.maximumMessageBytes)
+    }
+
+    /// Decodes `T` from JSON text within this protocol's limits: at most `limit` bytes, valid UTF-8, nested no
+    /// deeper than ``maximumDepth``; the decoder's failures become typed errors naming the field. Shared with
+    /// the XFS4IoT codec, whose messages have the same shape.
+    public static func decodeJSON<T: Decodable>(_ type: T.Type, from text: some Collection<UInt8>, limit: Int) throws(ProtocolError) -> T {
+        let bytes = Array(text)
+        guard bytes.count <= limit else { throw .tooLarge(limit: limit) }
         guard String(validating: bytes, as: UTF8.self) != nil else { throw .invalidUTF8 }
         try self.checkDepth(bytes)
         do {
-            return try JSONDecoder().decode(KioskMessage.self, from: Data(bytes))
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch DecodingError.keyNotFound(let key, _) {
             throw .invalidHeader("missing \(key.stringValue)")
         } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
@@ -64,7 +71,7 @@ public enum KioskProtocol {
 
     /// Rejects nesting deeper than ``maximumDepth`` before the JSON parser sees it (a parser recursing
     /// on hostile input must not be what stops the daemon).
-    public static func checkDepth(_ bytes: [UInt8]) throws(ProtocolError) {
+    static func checkDepth(_ bytes: [UInt8]) throws(ProtocolError) {
         var depth = 0
         var inString = false
         var escaped = false

@@ -122,25 +122,17 @@ public enum XFSCodec {
 
     /// Decodes one message. Every failure is a typed error, never a crash.
     public static func decode(_ bytes: some Collection<UInt8>) throws(XFSCodecError) -> XFSMessage {
-        let bytes = Array(bytes)
-        guard bytes.count <= self.maximumMessageBytes else { throw .tooLarge(limit: self.maximumMessageBytes) }
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw .invalidUTF8 }
-        do {
-            try KioskProtocol.checkDepth(bytes)
-        } catch {
-            throw .tooDeep(limit: KioskProtocol.maximumDepth)
-        }
         let message: XFSMessage
-        do {
-            message = try JSONDecoder().decode(XFSMessage.self, from: Data(bytes))
-        } catch DecodingError.keyNotFound(let key, _) {
-            throw .invalidHeader("missing \(key.stringValue)")
-        } catch DecodingError.typeMismatch(_, let context) {
-            throw .invalidHeader("\(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
-        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
-            throw .invalidHeader("\(context.codingPath.map(\.stringValue).joined(separator: ".")): not a known value")
+        do throws(ProtocolError) {
+            message = try KioskProtocol.decodeJSON(XFSMessage.self, from: bytes, limit: self.maximumMessageBytes)
         } catch {
-            throw .invalidJSON
+            switch error {
+            case .tooLarge(let limit): throw .tooLarge(limit: limit)
+            case .invalidUTF8: throw .invalidUTF8
+            case .tooDeep(let limit): throw .tooDeep(limit: limit)
+            case .invalidHeader(let detail): throw .invalidHeader(detail)
+            default: throw .invalidJSON
+            }
         }
         guard !message.header.name.isEmpty else { throw .invalidHeader("empty name") }
         if message.header.type != .unsolicited && message.header.type != .event {
