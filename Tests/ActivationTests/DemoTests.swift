@@ -24,9 +24,7 @@ import Testing
         daemon.standardError = FileHandle(forWritingAtPath: directory + "/kioskd.log")
         try daemon.run()
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-        #expect(await waitUntil(timeout: .seconds(20), every: .milliseconds(100)) {
-            (try? await runProduct("kioskctl", ["status", "--socket", socket, "--json"]))?.output.contains("\"ready\" : true") == true
-        })
+        #expect(await waitUntilReadyForCustomer(socket: socket, timeout: .seconds(20)))
 
         let run = try await runProduct(
             "kioskctl", ["activate", "--socket", socket, "--simulate-customer", directory + "/sim.sock", "--pin-pad-control", epp.control])

@@ -10,28 +10,10 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct ExecutableTests {
     @Test func isoSideOfTheStandaloneBank() async throws {
         let keys = FileManager.default.temporaryDirectory.appendingPathComponent("banksim-iso-\(UUID().uuidString)").path
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: productPath("kiosk-bank-sim"))
-        server.arguments = ["serve", "--keys", keys, "--port", "0", "--iso-port", "0", "--spec", Harness.specPath, "--fault", "resignOnRequired"]
-        let output = Pipe()
-        server.standardOutput = output
-        try server.run()
-        defer { server.terminate() }
-        let handle = output.fileHandleForReading
-        let lines = try await onOwnThread { () -> [String] in
-            var lines: [String] = []
-            var line = ""
-            while lines.count < 2 {
-                guard let byte = try handle.read(upToCount: 1), !byte.isEmpty else { break }
-                if byte == Data([0x0A]) {
-                    lines.append(line)
-                    line = ""
-                } else {
-                    line += String(decoding: byte, as: UTF8.self)
-                }
-            }
-            return lines
-        }
+        let server = try await StartedProduct(
+            "kiosk-bank-sim", ["serve", "--keys", keys, "--port", "0", "--iso-port", "0", "--spec", Harness.specPath, "--fault", "resignOnRequired"], lines: 2)
+        defer { server.stop() }
+        let lines = server.lines
         try #require(lines.count == 2)
         #expect(lines[0].hasPrefix("listening on http://127.0.0.1:"))
         #expect(lines[1].hasPrefix("iso8583 on tcp://127.0.0.1:"))

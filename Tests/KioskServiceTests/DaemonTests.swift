@@ -70,7 +70,7 @@ import UnixSocket
         let socket = directory + "/kiosk.sock"
 
         // READY=1 comes before the EPP has its PIN key: wait until the kiosk can take a customer.
-        #expect(await waitUntil(timeout: .seconds(10)) { (try? await runProduct("kioskctl", ["status", "--socket", socket, "--json"]))?.output.contains("\"ready\" : true") == true })
+        #expect(await waitUntilReadyForCustomer(socket: socket, timeout: .seconds(10)))
         let activation = try await runProduct(
             "kioskctl", ["activate", "--socket", socket, "--simulate-customer", directory + "/sim.sock", "--pin-pad-control", epp.control])
         #expect(activation.status == 0, "\(activation.output) \(activation.error)")

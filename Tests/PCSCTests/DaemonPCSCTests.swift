@@ -65,9 +65,7 @@ extension PCSCIntegrationTests {
             }
             _ = await waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: directory + "/kiosk.sock") }
             // Then until the EPP has the bank's PIN key.
-            #expect(await waitUntil(timeout: .seconds(20), every: .milliseconds(100)) {
-                (try? await runProduct("kioskctl", ["status", "--socket", directory + "/kiosk.sock", "--json"]))?.output.contains("\"ready\" : true") == true
-            })
+            #expect(await waitUntilReadyForCustomer(socket: directory + "/kiosk.sock", timeout: .seconds(20)))
 
             let screenEnded = Recorder()
             let screen = Task {

@@ -69,3 +69,11 @@ public final class EPPSimulatorProcess: @unchecked Sendable {
 
     public func stop() { self.product.stop() }
 }
+
+/// Waits until kioskd at `socket` could take a customer: `kioskctl status --json` shows the EPP `ready`
+/// (READY=1 and the socket come before the EPP has the bank's PIN key).
+public func waitUntilReadyForCustomer(socket: String, timeout: Duration) async -> Bool {
+    await waitUntil(timeout: timeout, every: .milliseconds(100)) {
+        (try? await runProduct("kioskctl", ["status", "--socket", socket, "--json"]))?.output.contains("\"ready\" : true") == true
+    }
+}
